@@ -1,0 +1,107 @@
+"""``kg build``: records -> resolve -> map -> bulk-load a new store -> swap it in.
+
+The store being served changes only at the very end, in one atomic step (see ``kg.store``).
+With ``update=True`` the new store starts as a copy of the live one and only the graphs of the
+records given are replaced; every other graph stays as it was.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pyoxigraph
+from pyoxigraph import Quad, RdfFormat, Store
+
+from kg.concepts import load_concepts
+from kg.dataset import describe
+from kg.mapping import Mapper, Unresolved
+from kg.mint import Minter
+from kg.settings import Settings
+from kg.sources import RecordFailure, read_records
+from kg.store import StoreError, live_store_path, new_build_dir, swap_in
+
+
+@dataclass
+class BuildReport:
+    store_path: Path | None = None
+    trials: list[str] = field(default_factory=list)
+    failures: list[RecordFailure] = field(default_factory=list)
+    unresolved: list[Unresolved] = field(default_factory=list)
+    links: Counter = field(default_factory=Counter)
+    linksets: dict[str, int] = field(default_factory=dict)
+    triples: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def ontology_quads(settings: Settings) -> Iterable[Quad]:
+    graph = Minter(settings.base_iri).system_graph("ontology")
+    for path in sorted(settings.ontology_dir.glob("*.ttl")):
+        for triple in pyoxigraph.parse(path=str(path), format=RdfFormat.TURTLE, base_iri=settings.base_iri + "/"):
+            yield Quad(triple.subject, triple.predicate, triple.object, graph)
+
+
+def build(
+    settings: Settings,
+    paths: Iterable[str | Path] | None = None,
+    *,
+    update: bool = False,
+    progress: Callable[[Iterable], Iterable] | None = None,
+    build_time: datetime | None = None,
+) -> BuildReport:
+    report = BuildReport()
+    tables = load_concepts(settings.ontology_dir / "concepts")
+    mapper = Mapper(settings.base_iri, tables, build_time=build_time)
+    records = read_records(paths or [settings.data_dir])
+    if progress:
+        records = progress(records)
+
+    target = new_build_dir(settings.store_dir, mapper.build_id)
+    try:
+        live = live_store_path(settings.store_dir)
+        if update and live is not None:
+            Store.read_only(str(live)).backup(str(target))
+        store = Store(str(target))
+        trial_quads: list[Quad] = []
+        for record in records:
+            if isinstance(record, RecordFailure):
+                report.failures.append(record)
+                continue
+            mapped = mapper.map_trial(record)
+            if update:
+                store.remove_graph(mapped.graph) if store.contains_named_graph(mapped.graph) else None
+            trial_quads.extend(mapped.quads)
+            report.trials.append(mapped.nct_id)
+            report.unresolved.extend(mapped.unresolved)
+            report.links.update(mapped.links)
+        system = Minter(settings.base_iri)
+        for name in ("ontology", "concepts", "dataset"):
+            if store.contains_named_graph(system.system_graph(name)):
+                store.remove_graph(system.system_graph(name))
+        store.bulk_extend(ontology_quads(settings))
+        store.bulk_extend(mapper.concept_quads())
+        store.bulk_extend(trial_quads)
+        trials_total = sum(1 for graph in store.named_graphs()
+                           if graph.value.startswith(f"{settings.base_iri}/graph/NCT"))
+        store.bulk_extend(mapper.build_quads(trials_total))
+        dataset = list(describe(store, settings.base_iri, mapper.build_time, mapper.build_id))
+        store.bulk_extend(dataset)
+        store.optimize()
+        store.flush()
+        report.triples = sum(1 for _ in store.quads_for_pattern(None, None, None, None))
+        del store
+        report.store_path = swap_in(settings.store_dir, target)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        raise
+    return report
+
+
+__all__ = ["build", "BuildReport", "StoreError"]

@@ -1,0 +1,103 @@
+"""The dataset description (VoID + DCAT), computed from the store after loading."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterator
+
+from pyoxigraph import Literal, NamedNode, Quad, Store
+
+from kg import __version__
+from kg.mint import Minter
+from kg.namespaces import DCAT, DCTERMS, FOAF, PROV, RDFS, SCHEMA, SKOS, VOID, XSD, LABEL, TYPE, iri, ontology_namespace
+from kg.vocabularies import VOCABULARIES, converter
+
+LICENSE = "https://creativecommons.org/licenses/by/4.0/"
+TITLE = "ctkg: clinical-trials knowledge graph"
+
+
+def _count(store: Store, query: str) -> int:
+    (row,) = list(store.query(query, use_default_graph_as_union=True))
+    return int(row[0].value)
+
+
+def describe(store: Store, base: str, build_time: datetime, build_id: str, data_dump_urls: list[str] = ()) -> Iterator[Quad]:
+    m = Minter(base)
+    g = m.system_graph("dataset")
+    d = m.dataset()
+    ctkg = ontology_namespace(base)
+    integer = iri(XSD, "integer")
+
+    def q(s, p, o):
+        return Quad(s, p, o, g)
+
+    triples = _count(store, "SELECT (COUNT(*) AS ?n) { GRAPH ?g { ?s ?p ?o } }")
+    subjects = _count(store, "SELECT (COUNT(DISTINCT ?s) AS ?n) { GRAPH ?g { ?s ?p ?o } }")
+    trials = _count(store, f"SELECT (COUNT(DISTINCT ?t) AS ?n) {{ ?t a <{ctkg}Trial> }}")
+    yield q(d, TYPE, iri(VOID, "Dataset"))
+    yield q(d, TYPE, iri(DCAT, "Dataset"))
+    yield q(d, iri(DCTERMS, "title"), Literal(TITLE, language="en"))
+    yield q(d, LABEL, Literal(TITLE, language="en"))
+    yield q(d, iri(DCTERMS, "description"), Literal(
+        "Clinical-trial records mapped to RDF and linked to drugs, drug classes, molecular targets, conditions, "
+        "organizations, sites and places in public vocabularies, with the evidence for every link.", language="en"))
+    yield q(d, iri(DCTERMS, "license"), NamedNode(LICENSE))
+    yield q(d, iri(DCTERMS, "source"), NamedNode("https://clinicaltrials.gov"))
+    yield q(d, iri(DCTERMS, "modified"), Literal(build_time.isoformat(), datatype=iri(XSD, "dateTime")))
+    yield q(d, iri(DCAT, "version"), Literal(__version__))
+    yield q(d, iri(PROV, "wasGeneratedBy"), m.build(build_id))
+    yield q(d, iri(VOID, "sparqlEndpoint"), NamedNode(f"{base}/sparql"))
+    yield q(d, iri(VOID, "uriSpace"), Literal(f"{base}/"))
+    yield q(d, iri(VOID, "vocabulary"), NamedNode(ctkg))
+    yield q(d, iri(VOID, "vocabulary"), NamedNode(SCHEMA))
+    yield q(d, iri(VOID, "exampleResource"), m.trial("NCT06281886"))
+    yield q(d, iri(VOID, "triples"), Literal(str(triples), datatype=integer))
+    yield q(d, iri(VOID, "distinctSubjects"), Literal(str(subjects), datatype=integer))
+    yield q(d, iri(VOID, "entities"), Literal(str(subjects), datatype=integer))
+    yield q(d, iri(VOID, "rootResource"), m.trial("NCT06281886"))
+    yield q(d, iri(ctkg, "trialCount"), Literal(str(trials), datatype=integer))
+    for url in data_dump_urls:
+        yield q(d, iri(VOID, "dataDump"), NamedNode(url))
+    # Class partitions: how many entities of each class.
+    for row in store.query(
+        "SELECT ?class (COUNT(DISTINCT ?s) AS ?n) { ?s a ?class } GROUP BY ?class ORDER BY ?class",
+        use_default_graph_as_union=True,
+    ):
+        cls = row["class"]
+        if not isinstance(cls, NamedNode):
+            continue
+        partition = NamedNode(f"{d.value}/class/{_partition_name(cls.value, base)}")
+        yield q(d, iri(VOID, "classPartition"), partition)
+        yield q(partition, iri(VOID, "class"), cls)
+        yield q(partition, iri(VOID, "entities"), Literal(row["n"].value, datatype=integer))
+    # One linkset per external vocabulary, counted from skos:exactMatch links into its namespace.
+    prefix_map = converter().prefix_map
+    for key, vocabulary in VOCABULARIES.items():
+        if vocabulary.notation_only:
+            continue
+        namespace = prefix_map[vocabulary.prefix]
+        links = _count(store, f"""SELECT (COUNT(*) AS ?n) {{ ?s <{SKOS}exactMatch> ?o
+            FILTER(STRSTARTS(STR(?o), "{namespace}")) }}""")
+        if not links:
+            continue
+        linkset = m.linkset(key)
+        yield q(d, iri(VOID, "subset"), linkset)
+        yield q(linkset, TYPE, iri(VOID, "Linkset"))
+        yield q(linkset, LABEL, Literal(f"links to {vocabulary.title}"))
+        yield q(linkset, iri(VOID, "subjectsTarget"), d)
+        yield q(linkset, iri(VOID, "objectsTarget"), m.vocabulary(key))
+        yield q(linkset, iri(VOID, "linkPredicate"), iri(SKOS, "exactMatch"))
+        yield q(linkset, iri(VOID, "triples"), Literal(str(links), datatype=integer))
+        yield q(m.vocabulary(key), iri(FOAF, "homepage"), NamedNode(vocabulary.homepage))
+        yield q(m.vocabulary(key), iri(RDFS, "label"), Literal(vocabulary.title))
+
+
+def _partition_name(class_iri: str, base: str) -> str:
+    """``schema-Drug`` for schema:Drug, ``ctkg-Drug`` for ctkg:Drug: readable and unique."""
+    from kg.mint import slug
+    from kg.namespaces import prefixes
+
+    for prefix, namespace in prefixes(base).items():
+        if class_iri.startswith(namespace) and len(class_iri) > len(namespace):
+            return f"{prefix}-{slug(class_iri[len(namespace):])}"
+    return slug(class_iri)

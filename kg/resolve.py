@@ -1,0 +1,208 @@
+"""Names -> concepts: drugs in intervention texts, conditions, organizations and places.
+
+Every match says how it was made (``method``) and how sure it is (``confidence``), and keeps the
+text it matched; a text that matches nothing is reported, never dropped.
+
+Methods, from most to least certain:
+  label / synonym / code-name / brand-name   the text (or a whole-word part of it) is a name in the table
+  qualified     a condition written with a stage or setting qualifier ("Recurrent or Metastatic X")
+  fuzzy         a misspelling within a small edit distance of a name ("Nasopharangeal Cancer")
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property
+
+from kg.concepts import Concept, ConceptTables
+
+NAME_CONFIDENCE = {"label": 1.0, "synonym": 0.95, "code-name": 0.95, "brand-name": 0.9}
+# A drug named in a description may be optional ("or paclitaxel"): slightly less certain.
+WHERE_FACTOR = {"name": 1.0, "other-name": 1.0, "description": 0.9}
+FUZZY_THRESHOLD = 0.88
+CONDITION_QUALIFIERS = (
+    "recurrent or metastatic", "recurrent metastatic", "locally advanced", "de novo metastatic", "metastatic",
+    "recurrent", "advanced", "unresectable", "refractory", "relapsed", "resectable", "early stage",
+)
+# Texts that registries put among conditions but that name no disease.
+NOT_CONDITIONS = {"efficacy", "safety", "toxicity", "tolerability", "survival", "quality of life",
+                  "immunotherapy", "chemotherapy", "radiotherapy", "healthy", "healthy volunteers"}
+ORG_WORDS = re.compile(
+    r"\b(university|universtiy|hospital|college|institute|center|centre|clinic|co\b|ltd|inc|corp|"
+    r"company|pharma\w*|bio\w*|group|foundation|society|association|network|council|ministry|"
+    r"department|academy|laborator\w*|organi[sz]ation|trust|gmbh|ag\b|s\.a\.|llc|plc|oncology)",
+    re.I,
+)
+
+
+def normalise(text: str) -> str:
+    """Lower case, ASCII, punctuation to spaces: ``Albumin-paclitaxel`` -> ``albumin paclitaxel``."""
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return re.sub(r"[^a-z0-9]+", " ", folded.lower()).strip()
+
+
+def _code_variants(code: str) -> set[str]:
+    """``SHR-1210`` -> {``shr 1210``, ``shr1210``}: records write code names with and without hyphens."""
+    plain = normalise(code)
+    compact = plain.replace(" ", "")
+    spaced = re.sub(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])", " ", compact)
+    return {plain, compact, spaced}
+
+
+@dataclass(frozen=True)
+class Match:
+    concept: Concept
+    text: str          # the text as it appears in the source
+    method: str
+    confidence: float
+    where: str = "name"
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The outcome for one source text: its matches (possibly none)."""
+
+    text: str
+    matches: tuple[Match, ...]
+
+    @property
+    def resolved(self) -> bool:
+        return bool(self.matches)
+
+
+class Resolver:
+    def __init__(self, tables: ConceptTables):
+        self.tables = tables
+
+    @cached_property
+    def _names(self) -> dict[str, dict[str, tuple[Concept, str]]]:
+        """Per kind: normalised name -> (concept, name kind). Labels win over synonyms on clashes."""
+        index: dict[str, dict[str, tuple[Concept, str]]] = {}
+        rank = {"label": 0, "synonym": 1, "code-name": 1, "brand-name": 2}
+        for kind, concepts in self.tables.by_kind.items():
+            names: dict[str, tuple[Concept, str]] = {}
+            for concept in concepts.values():
+                for text, name_kind in concept.names:
+                    variants = _code_variants(text) if name_kind == "code-name" else {normalise(text)}
+                    for variant in variants:
+                        if not variant:
+                            continue
+                        if variant not in names or rank[name_kind] < rank[names[variant][1]]:
+                            names[variant] = (concept, name_kind)
+            index[kind] = names
+        return index
+
+    @cached_property
+    def _longest_name(self) -> dict[str, int]:
+        return {kind: max((len(n.split()) for n in names), default=1) for kind, names in self._names.items()}
+
+    # ------------------------------------------------------------------ drugs
+
+    def drugs_in(self, text: str | None, where: str = "name") -> list[Match]:
+        """Every drug named in a text, longest names first, without overlaps.
+
+        ``Induction Chemotherapy-Albumin-paclitaxel combined with cisplatin`` gives nab-paclitaxel
+        (via "albumin paclitaxel", not plain paclitaxel) and cisplatin.
+        """
+        if not text:
+            return []
+        names = self._names["drug"]
+        tokens = normalise(text).split()
+        # Keep the original spelling of each match for the graph: find tokens in the source text.
+        source_words = re.findall(r"[A-Za-z0-9]+", unicodedata.normalize("NFKD", text))
+        found: list[Match] = []
+        seen: set[str] = set()
+        index = 0
+        while index < len(tokens):
+            for size in range(min(self._longest_name["drug"], len(tokens) - index), 0, -1):
+                phrase = " ".join(tokens[index:index + size])
+                hit = names.get(phrase) or (names.get(phrase.replace(" ", "")) if size <= 3 else None)
+                if hit and hit[0].id not in seen:
+                    concept, name_kind = hit
+                    original = " ".join(source_words[index:index + size]) if len(source_words) == len(tokens) else phrase
+                    found.append(Match(concept, original, name_kind,
+                                       round(NAME_CONFIDENCE[name_kind] * WHERE_FACTOR[where], 3), where))
+                    seen.add(concept.id)
+                    index += size
+                    break
+                if hit:
+                    index += size
+                    break
+            else:
+                index += 1
+        return found
+
+    # ------------------------------------------------------------------ conditions
+
+    def condition(self, text: str) -> Resolution:
+        key = normalise(text)
+        if not key or key in NOT_CONDITIONS:
+            return Resolution(text, ())
+        names = self._names["condition"]
+        if key in names:
+            concept, name_kind = names[key]
+            return Resolution(text, (Match(concept, text, name_kind, NAME_CONFIDENCE[name_kind]),))
+        # "Nasopharyngeal Cancinoma (NPC)": try without the parenthesised abbreviation.
+        bare = normalise(re.sub(r"\([^)]*\)", " ", text))
+        if bare in names:
+            concept, name_kind = names[bare]
+            return Resolution(text, (Match(concept, text, name_kind, NAME_CONFIDENCE[name_kind] * 0.98),))
+        for qualifier in CONDITION_QUALIFIERS:
+            if bare.startswith(qualifier + " ") and bare[len(qualifier) + 1:] in names:
+                concept, _ = names[bare[len(qualifier) + 1:]]
+                return Resolution(text, (Match(concept, text, "qualified", 0.85),))
+        best = self._fuzzy(bare, "condition")
+        return Resolution(text, (best,) if best else ())
+
+    def _fuzzy(self, key: str, kind: str, text: str | None = None) -> Match | None:
+        names = self._names[kind]
+        candidates = difflib.get_close_matches(key, names.keys(), n=1, cutoff=FUZZY_THRESHOLD)
+        if not candidates:
+            return None
+        ratio = difflib.SequenceMatcher(None, key, candidates[0]).ratio()
+        concept, _ = names[candidates[0]]
+        return Match(concept, text or key, "fuzzy", round(ratio * 0.9, 3))
+
+    # ------------------------------------------------------------------ organizations and places
+
+    def organization(self, name: str) -> Match | None:
+        key = normalise(name)
+        names = self._names["organization"]
+        if key in names:
+            concept, name_kind = names[key]
+            return Match(concept, name, name_kind, NAME_CONFIDENCE[name_kind])
+        without_article = re.sub(r"^the ", "", key)
+        if without_article in names:
+            concept, name_kind = names[without_article]
+            return Match(concept, name, name_kind, NAME_CONFIDENCE[name_kind] * 0.98)
+        match = self._fuzzy(without_article, "organization", name)
+        return match
+
+    def place(self, name: str | None, kind: str | None = None) -> Match | None:
+        if not name:
+            return None
+        key = normalise(name)
+        names = self._names["place"]
+        for candidate in (key, re.sub(r" (municipality|province|city|shi|sheng)$", "", key)):
+            hit = names.get(candidate)
+            if hit and (kind is None or hit[0].extra.get("kind") == kind or
+                        (kind == "province" and hit[0].extra.get("kind") == "province")):
+                concept, name_kind = hit
+                return Match(concept, name, name_kind, NAME_CONFIDENCE[name_kind])
+        # "Chongqing" as a province-level municipality: the province concept has its own label.
+        if kind:
+            for concept in self.tables["place"].values():
+                if concept.extra.get("kind") == kind and normalise(concept.label).startswith(key + " "):
+                    return Match(concept, name, "synonym", 0.9)
+        return None
+
+
+def looks_like_person(name: str) -> bool:
+    """``Ming-Yuan Chen`` is a person; ``Sun Yat-sen University`` is not (sponsors can be either)."""
+    if ORG_WORDS.search(name) or any(ch.isdigit() for ch in name):
+        return False
+    words = re.sub(r",.*$", "", name).split()
+    return 2 <= len(words) <= 4 and all(w[:1].isupper() for w in words)

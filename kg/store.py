@@ -1,0 +1,80 @@
+"""The embedded Oxigraph store on disk, built aside and swapped in atomically.
+
+``settings.store_dir`` is a symbolic link to the live store (``<store_dir>.d/<build-id>``).
+A build writes a new directory next to it and, only when the build has finished, points the
+link at it with one atomic ``rename``. A build that fails or is killed leaves the link, and so
+the store being served, untouched. The previous store is kept until the next successful build
+so that a reader that still has it open is not pulled from under.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from pyoxigraph import Store
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+def stores_root(store_dir: Path) -> Path:
+    return store_dir.parent / (store_dir.name + ".d")
+
+
+def live_store_path(store_dir: Path) -> Path | None:
+    """The directory the link points to, or None when no store has been built."""
+    if store_dir.is_symlink():
+        target = store_dir.resolve()
+        return target if target.is_dir() else None
+    if store_dir.is_dir():  # a plain directory given by the user
+        return store_dir
+    return None
+
+
+def new_build_dir(store_dir: Path, build_id: str) -> Path:
+    root = stores_root(store_dir)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the store folder {root}: {exc.strerror or exc}") from None
+    if not os.access(root, os.W_OK):
+        raise StoreError(f"the store folder {root} is not writable")
+    path = root / f"{build_id}.building"
+    if path.exists():
+        shutil.rmtree(path)
+    return path
+
+
+def swap_in(store_dir: Path, built: Path) -> Path:
+    """Make ``built`` the live store with an atomic rename of the link; keep one previous store."""
+    final = built.with_suffix("") if built.suffix == ".building" else built
+    if final != built:
+        built.rename(final)
+    if store_dir.exists() and not store_dir.is_symlink():
+        raise StoreError(f"{store_dir} is a real folder, not a link this tool manages; move it away first")
+    previous = live_store_path(store_dir)
+    link_tmp = store_dir.parent / f".{store_dir.name}.link-{os.getpid()}"
+    if link_tmp.is_symlink() or link_tmp.exists():
+        link_tmp.unlink()
+    link_tmp.symlink_to(os.path.relpath(final, store_dir.parent))
+    os.replace(link_tmp, store_dir)
+    _prune(store_dir, keep={final, previous})
+    return final
+
+
+def _prune(store_dir: Path, keep: set[Path | None]) -> None:
+    """Remove stores that are neither live nor the one before it, and leftovers of failed builds."""
+    root = stores_root(store_dir)
+    for path in root.iterdir():
+        if path.resolve() not in {k.resolve() for k in keep if k}:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def open_read_only(store_dir: Path) -> Store:
+    path = live_store_path(store_dir)
+    if path is None:
+        raise StoreError(f"no store at {store_dir}: run `kg build` first")
+    return Store.read_only(str(path))
