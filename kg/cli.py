@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from kg.settings import Settings
+from kg.store import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
@@ -41,6 +42,51 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
+def _build(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from kg.build import build
+
+    if args.store:
+        settings = settings.model_copy(update={"store_dir": Path(args.store)})
+    progress = (lambda records: tqdm(records, desc="records", unit=" rec", file=sys.stderr)) if not args.quiet else None
+    report = build(settings, args.paths or None, update=args.update, progress=progress)
+    for failure in report.failures:
+        print(f"ERROR {failure}", file=sys.stderr)
+    print(f"store: {settings.store_dir} -> {report.store_path}")
+    print(f"trials: {len(report.trials)} loaded, {len(report.failures)} records failed; triples: {report.triples}")
+    print("links: " + ", ".join(f"{kind} {n}" for kind, n in sorted(report.links.items())))
+    if report.unresolved:
+        print(f"unresolved strings ({len(report.unresolved)}), kept in the graph as labels:")
+        for item in report.unresolved:
+            print(f"  {item.nct_id}  {item.kind:<12} {item.text}")
+    else:
+        print("unresolved strings: none")
+    return EXIT_FAILED if report.failures else EXIT_OK
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> int:
+    from kg.export import export_to
+    from kg.store import open_read_only
+
+    if args.format == "sssom":
+        from kg.concepts import load_concepts
+        from kg.sssom import sssom_tsv
+
+        text = sssom_tsv(load_concepts(settings.ontology_dir / "concepts"), settings.base_iri)
+        if args.out in (None, "-"):
+            sys.stdout.write(text)
+        else:
+            Path(args.out).write_text(text, encoding="utf-8")
+        return EXIT_OK
+    store_dir = Path(args.store) if args.store else settings.store_dir
+    store = open_read_only(store_dir)
+    export_to(store, args.format, args.out, graph=args.graph, base=settings.base_iri)
+    if args.out not in (None, "-"):
+        print(f"wrote {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kg", description="Clinical-trials knowledge graph")
     parser.add_argument("--base-iri", help="base of every minted IRI (default: $CTKG_BASE_IRI or http://localhost:8000)")
@@ -50,6 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("paths", nargs="*", help="files, folders or ZIPs (default: the shipped data/)")
     ingest.add_argument("--out", help="write the normalised records as v2 JSON ({\"studies\": [...]})")
     ingest.set_defaults(run=_ingest)
+
+    build = verbs.add_parser("build", help="build the graph store from records (default: data/)")
+    build.add_argument("paths", nargs="*", help="files, folders or ZIPs (default: the shipped data/)")
+    build.add_argument("--store", help="store folder (a link to the live store; default var/store)")
+    build.add_argument("--update", action="store_true",
+                       help="start from the live store and replace only the graphs of the records given")
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.set_defaults(run=_build)
+
+    export = verbs.add_parser("export", help="write a dump of the store")
+    export.add_argument("--format", choices=["ttl", "nt", "nq", "trig", "jsonld", "rdf", "sssom"], default="nq")
+    export.add_argument("--graph", help="only this named graph (IRI)")
+    export.add_argument("--out", help="output file (.gz to compress); default standard output")
+    export.add_argument("--store", help="store folder (default var/store)")
+    export.set_defaults(run=_export)
     return parser
 
 
@@ -63,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_ERROR
-    except OSError as exc:
+    except (OSError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 

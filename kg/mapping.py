@@ -447,7 +447,7 @@ class Mapper:
             for symbol in concept.targets:
                 yield Quad(node, c("hasTarget"), m.target(symbol), g)
             for parent in concept.broader:
-                yield Quad(node, c(broader.get(concept.kind, "broader")), self._concept_iri(
+                yield Quad(node, c(broader[concept.kind]), self._concept_iri(
                     self.tables[concept.kind][parent]), g)
             if concept.kind == "organization":
                 if concept.extra.get("parent"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from pathlib import Path
 
 from pyoxigraph import Store
@@ -42,7 +43,7 @@ def new_build_dir(store_dir: Path, build_id: str) -> Path:
         raise StoreError(f"cannot create the store folder {root}: {exc.strerror or exc}") from None
     if not os.access(root, os.W_OK):
         raise StoreError(f"the store folder {root} is not writable")
-    path = root / f"{build_id}.building"
+    path = root / f"{build_id}-{uuid.uuid4().hex[:8]}.building"
     if path.exists():
         shutil.rmtree(path)
     return path

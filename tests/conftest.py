@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,47 @@ def samples():
 @pytest.fixture()
 def settings(tmp_path):
     return Settings(store_dir=tmp_path / "store", dumps_dir=tmp_path / "dumps")
+
+
+BUILD_TIME = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """The shipped records built into a real on-disk store once (fixed build time, default base)."""
+    from kg.build import build
+
+    root = tmp_path_factory.mktemp("built")
+    settings = Settings(store_dir=root / "store", dumps_dir=root / "dumps")
+    report = build(settings, build_time=BUILD_TIME)
+    return settings, report
+
+
+@pytest.fixture(scope="session")
+def store(built):
+    from kg.store import open_read_only
+
+    settings, _ = built
+    return open_read_only(settings.store_dir)
+
+
+@pytest.fixture(scope="session")
+def ask(store, built):
+    """Run a SPARQL query over the union of graphs with the ctkg prefixes; rows as dicts of strings."""
+    from kg.namespaces import prefixes
+
+    settings, _ = built
+    header = "".join(f"PREFIX {p}: <{ns}>\n" for p, ns in prefixes(settings.base_iri).items())
+
+    def run(query: str):
+        result = store.query(header + query, use_default_graph_as_union=True)
+        if isinstance(result, bool) or type(result).__name__ == "QueryBoolean":
+            return bool(result)
+        names = [v.value for v in result.variables]
+        return [{n: row[n].value if row[n] is not None else None for n in names} for row in result]
+
+    return run
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-snapshots", action="store_true", help="rewrite tests/snapshots from the current build")
