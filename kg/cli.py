@@ -87,6 +87,24 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from kg.store import live_store_path
+    from service.app import create_app
+
+    if args.store:
+        settings = settings.model_copy(update={"store_dir": Path(args.store)})
+    if live_store_path(settings.store_dir) is None:
+        print(f"no store at {settings.store_dir}: building it from {settings.data_dir}", file=sys.stderr)
+        build_args = argparse.Namespace(paths=[], store=None, update=False, quiet=True)
+        if _build(build_args, settings) == EXIT_ERROR:
+            return EXIT_ERROR
+    print(f"serving {settings.store_dir} at http://{args.host}:{args.port}/ (SPARQL: /sparql)", file=sys.stderr)
+    uvicorn.run(create_app(settings, workers=args.workers), host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kg", description="Clinical-trials knowledge graph")
     parser.add_argument("--base-iri", help="base of every minted IRI (default: $CTKG_BASE_IRI or http://localhost:8000)")
@@ -111,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="output file (.gz to compress); default standard output")
     export.add_argument("--store", help="store folder (default var/store)")
     export.set_defaults(run=_export)
+
+    serve = verbs.add_parser("serve", help="serve the store over HTTP (builds it from data/ first if missing)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--store", help="store folder (default var/store)")
+    serve.add_argument("--workers", type=int, default=2, help="query worker processes")
+    serve.set_defaults(run=_serve)
     return parser
 
 

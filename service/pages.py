@@ -1,0 +1,186 @@
+"""Home page, VoID, and dereferenceable IRIs with content negotiation (Turtle, JSON-LD, N-Triples, RDF/XML, HTML)."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+
+import mimeparse
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pyoxigraph import Literal, NamedNode, RdfFormat, serialize
+from starlette.concurrency import run_in_threadpool
+
+from kg.namespaces import RDFS, prefixes
+from service.state import ServiceState
+
+router = APIRouter()
+
+KINDS = ("trial", "drug", "condition", "organization", "place", "target", "person", "ontology", "dataset",
+         "graph", "vocabulary", "mapping", "build", "software")
+SUFFIXES = {".ttl": "text/turtle", ".jsonld": "application/ld+json", ".nt": "application/n-triples",
+            ".rdf": "application/rdf+xml", ".html": "text/html"}
+RDF_FORMATS = {"text/turtle": RdfFormat.TURTLE, "application/ld+json": RdfFormat.JSON_LD,
+               "application/n-triples": RdfFormat.N_TRIPLES, "application/rdf+xml": RdfFormat.RDF_XML}
+OFFERED = ["application/rdf+xml", "application/n-triples", "application/ld+json", "text/turtle", "text/html"]
+
+
+def _describe(state: ServiceState, subject: str) -> list:
+    """The resource's own triples (its whole graph for a trial), plus labels and types of what it links to."""
+    store = state.store()
+    node = NamedNode(subject)
+    triples = {q.triple for q in store.quads_for_pattern(node, None, None, None)}
+    base = state.settings.base_iri
+    if subject.startswith(f"{base}/trial/") and subject.count("/") == f"{base}/trial/X".count("/"):
+        nct = subject.rsplit("/", 1)[1]
+        triples |= {q.triple for q in store.quads_for_pattern(None, None, None, NamedNode(f"{base}/graph/{nct}"))}
+    linked = {t.object for t in triples if isinstance(t.object, NamedNode)}
+    # Incoming links from other resources (e.g. trials that use a drug) for shared concepts.
+    if not subject.startswith(f"{base}/trial/"):
+        incoming = [q.triple for q in store.quads_for_pattern(None, None, node, None)]
+        triples |= set(incoming[:500])
+        linked |= {t.subject for t in incoming[:500] if isinstance(t.subject, NamedNode)}
+    label, rdf_type = NamedNode(RDFS + "label"), NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+    for other in linked:
+        for q in store.quads_for_pattern(other, label, None, None):
+            triples.add(q.triple)
+        for q in store.quads_for_pattern(other, rdf_type, None, None):
+            triples.add(q.triple)
+    return sorted(triples, key=lambda t: (str(t.subject), str(t.predicate), str(t.object)))
+
+
+def _local_href(value: str, base: str) -> str:
+    return value[len(base):] if value.startswith(base + "/") else value
+
+
+def _term_html(term, base: str, curie) -> str:
+    if isinstance(term, NamedNode):
+        shown = curie(term.value)
+        return f'<a href="{html.escape(_local_href(term.value, base))}">{html.escape(shown)}</a>'
+    if isinstance(term, Literal):
+        return html.escape(term.value)
+    return html.escape(str(term))
+
+
+def _html_page(subject: str, triples: list, base: str, jsonld: str) -> str:
+    ns = prefixes(base)
+
+    def curie(value: str) -> str:
+        for prefix, namespace in sorted(ns.items(), key=lambda kv: -len(kv[1])):
+            if value.startswith(namespace) and len(value) > len(namespace):
+                return f"{prefix}:{value[len(namespace):]}"
+        return value
+
+    own = [t for t in triples if t.subject.value == subject]
+    title = next((t.object.value for t in own if t.predicate.value == RDFS + "label"), curie(subject))
+    rows = "\n".join(f"<tr><td>{_term_html(t.predicate, base, curie)}</td><td>{_term_html(t.object, base, curie)}</td></tr>"
+                     for t in own)
+    incoming = [t for t in triples if t.subject.value != subject and isinstance(t.object, NamedNode)
+                and t.object.value == subject]
+    incoming_rows = "\n".join(f"<tr><td>{_term_html(t.subject, base, curie)}</td><td>{_term_html(t.predicate, base, curie)}</td></tr>"
+                              for t in incoming)
+    parts = [t for t in triples if t.subject.value.startswith(subject + "/")]
+    part_subjects = sorted({t.subject.value for t in parts})
+    part_rows = "\n".join(f'<li><a href="{html.escape(_local_href(s, base))}">{html.escape(curie(s))}</a> '
+                          + html.escape(next((t.object.value for t in parts if t.subject.value == s
+                                              and t.predicate.value == RDFS + "label"), "")) + "</li>"
+                          for s in part_subjects)
+    local = _local_href(subject, base)
+    safe_jsonld = jsonld.replace("</", "<\\/")  # keep "</script>" inside a literal from ending the block
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} · ctkg</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="alternate" type="text/turtle" href="{html.escape(local)}.ttl">
+<link rel="alternate" type="application/ld+json" href="{html.escape(local)}.jsonld">
+<script type="application/ld+json">{safe_jsonld}</script>
+<style>body{{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem}}
+td{{vertical-align:top;padding:.2rem .6rem;border-bottom:1px solid #ddd}}code{{background:#f4f4f4}}</style>
+</head><body>
+<nav><a href="/">ctkg home</a> · <a href="/sparql">SPARQL endpoint</a></nav>
+<h1>{html.escape(title)}</h1>
+<p><code>{html.escape(subject)}</code> · also as <a href="{html.escape(local)}.ttl">Turtle</a>,
+<a href="{html.escape(local)}.jsonld">JSON-LD</a>, <a href="{html.escape(local)}.nt">N-Triples</a>,
+<a href="{html.escape(local)}.rdf">RDF/XML</a></p>
+<table>{rows}</table>
+{"<h2>Parts</h2><ul>" + part_rows + "</ul>" if part_rows else ""}
+{"<h2>Linked from</h2><table>" + incoming_rows + "</table>" if incoming_rows else ""}
+</body></html>"""
+
+
+def _negotiate(request: Request, path: str) -> tuple[str, str]:
+    for suffix, media_type in SUFFIXES.items():
+        if path.endswith(suffix):
+            return path[: -len(suffix)], media_type
+    accept = request.headers.get("accept") or "text/html"
+    return path, mimeparse.best_match(OFFERED, accept) or ""
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+def home(request: Request) -> HTMLResponse:
+    state: ServiceState = request.app.state.ctkg
+    store = state.store()
+    rows = store.query("""SELECT ?t ?nct ?title { ?t <%sontology/nctId> ?nct . OPTIONAL { ?t <http://schema.org/name> ?title } }
+                          ORDER BY ?nct""" % (state.settings.base_iri + "/"), use_default_graph_as_union=True)
+    base = state.settings.base_iri
+    items = "\n".join(f'<li><a href="{html.escape(_local_href(r["t"].value, base))}">{html.escape(r["nct"].value)}</a> '
+                      f'{html.escape(r["title"].value if r["title"] else "")}</li>' for r in rows)
+    return HTMLResponse(f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ctkg</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem}}</style></head><body>
+<h1>ctkg: a clinical-trials knowledge graph</h1>
+<p>Clinical-trial records from ClinicalTrials.gov (API v2 JSON and trial pages) as linked data: trials, arms,
+interventions, drugs and drug classes, molecular targets, conditions, sites, sponsors and places, linked to Wikidata,
+ChEBI, DrugBank, NCIt, MeSH, ATC, RxNorm, UNII, MONDO, DOID, ROR, GeoNames and PubMed, with the evidence for every link.</p>
+<p>Licence: <a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>. Source: <a href="https://clinicaltrials.gov">ClinicalTrials.gov</a>.</p>
+<h2>Query it</h2>
+<p>SPARQL 1.1 endpoint: <code>{html.escape(base)}/sparql</code> (GET or POST; JSON, XML, CSV, TSV, Turtle, JSON-LD).
+Dataset description: <a href="/.well-known/void">/.well-known/void</a>.</p>
+<h2>Trials</h2><ul>{items}</ul>
+</body></html>""")
+
+
+@router.get("/.well-known/void", include_in_schema=False)
+def void(request: Request) -> Response:
+    state: ServiceState = request.app.state.ctkg
+    base = state.settings.base_iri
+    triples = [q.triple for q in state.store().quads_for_pattern(None, None, None, NamedNode(f"{base}/graph/dataset"))]
+    media_type = mimeparse.best_match(list(RDF_FORMATS)[::-1], request.headers.get("accept") or "text/turtle") or "text/turtle"
+    fmt = RDF_FORMATS[media_type]
+    return Response(serialize(triples, format=fmt), media_type=fmt.media_type, headers={"Vary": "Accept"})
+
+
+@router.get("/{kind}/{rest:path}", include_in_schema=False)
+async def resource(kind: str, rest: str, request: Request) -> Response:
+    state: ServiceState = request.app.state.ctkg
+    base = state.settings.base_iri
+    if kind not in KINDS:
+        return _not_found(request, f"/{kind}/{rest}")
+    path, media_type = _negotiate(request, f"/{kind}/{rest}")
+    subject = base + path
+    triples = await run_in_threadpool(_describe, state, subject)
+    if not any(t.subject.value == subject for t in triples):
+        return _not_found(request, path)
+    if not media_type:
+        return Response("none of the accepted media types is available: " + ", ".join(OFFERED) + "\n",
+                        status_code=406, media_type="text/plain")
+    jsonld = serialize(triples, format=RdfFormat.JSON_LD).decode("utf-8")
+    if media_type == "text/html":
+        body = _html_page(subject, triples, base, jsonld).encode("utf-8")
+        media = "text/html; charset=utf-8"
+    else:
+        fmt = RDF_FORMATS[media_type]
+        body = serialize(triples, format=fmt, prefixes=prefixes(base) if fmt == RdfFormat.TURTLE else None)
+        media = fmt.media_type
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    headers = {"Vary": "Accept", "ETag": etag}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media, headers=headers)
+
+
+def _not_found(request: Request, path: str) -> Response:
+    message = (f"Nothing is known about {path} in this graph. Trials live at /trial/NCTxxxxxxxx; "
+               "drugs at /drug/<name>; try the SPARQL endpoint at /sparql or the home page at /.")
+    if "text/html" in (request.headers.get("accept") or ""):
+        return HTMLResponse(f"<!doctype html><title>Not found</title><h1>Not found</h1><p>{html.escape(message)}</p>"
+                            '<p><a href="/">Home</a> · <a href="/sparql">SPARQL</a></p>', status_code=404)
+    return Response(message + "\n", status_code=404, media_type="text/plain")
