@@ -74,6 +74,14 @@ def _one(params: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def _format_param(values: list[str]) -> str | None:
+    """Some clients (SPARQLWrapper) send the format twice, as a name and as a media type; both must agree."""
+    chosen = {_formats("", v) for v in values}
+    if len(chosen) > 1:
+        raise QueryRefused(f"the 'format' parameters disagree: {', '.join(values)}")
+    return values[0] if values else None
+
+
 @router.api_route("/sparql", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
 async def sparql(request: Request) -> Response:
     state: ServiceState = request.app.state.ctkg
@@ -104,7 +112,7 @@ async def sparql(request: Request) -> Response:
             if query is not None:
                 raise QueryRefused("the request has a query in the body and another in the URL; send exactly one")
             query = body_query
-        format_param = _one(params, "format")
+        format_param = _format_param(params.get("format", []))
     except QueryRefused as exc:
         return problem(400, str(exc))
     formats = _formats(request.headers.get("accept", "*/*"), format_param)

@@ -1,0 +1,73 @@
+"""Dereferenceable IRIs, the home page and VoID, through the real running server."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+import rdflib
+from rdflib.compare import isomorphic
+
+from test_service_sparql import server  # noqa: F401 - the running server fixture
+
+BASE = "http://localhost:8000"
+IRIS = ["/trial/NCT06281886", "/trial/NCT06281886/arm/1", "/trial/NCT06281886/intervention/4", "/drug/toripalimab",
+        "/condition/nasopharyngeal-carcinoma", "/organization/sun-yat-sen-university", "/place/guangzhou",
+        "/target/PDCD1", "/ontology/PD1Inhibitor"]
+
+
+@pytest.mark.parametrize("path", IRIS)
+@pytest.mark.parametrize("accept,rdflib_format", [("text/turtle", "turtle"), ("application/n-triples", "nt"),
+                                                  ("application/ld+json", "json-ld"), ("application/rdf+xml", "xml")])
+def test_iri_dereferences_in_every_rdf_format(server, path, accept, rdflib_format):
+    """Each kind of IRI answers in Turtle, N-Triples, JSON-LD and RDF/XML with triples about itself."""
+    response = httpx.get(server + path, headers={"Accept": accept})
+    assert response.status_code == 200 and response.headers["content-type"].startswith(accept)
+    assert "Accept" in response.headers["vary"]
+    graph = rdflib.Graph().parse(data=response.content, format=rdflib_format)
+    assert (rdflib.URIRef(BASE + path), None, None) in graph
+
+
+@pytest.mark.parametrize("suffix,rdflib_format", [(".ttl", "turtle"), (".nt", "nt"), (".jsonld", "json-ld"), (".rdf", "xml")])
+def test_suffixes_select_the_format(server, suffix, rdflib_format):
+    """`/trial/NCT07581821.ttl` and the other suffixes work without an Accept header."""
+    response = httpx.get(server + "/trial/NCT07581821" + suffix)
+    graph = rdflib.Graph().parse(data=response.content, format=rdflib_format)
+    assert (rdflib.URIRef(BASE + "/trial/NCT07581821"), None, None) in graph
+
+
+def test_trial_html_page_links_and_carries_the_same_json_ld(server):
+    """The HTML page links to arms, drugs and external vocabularies and embeds JSON-LD equal to the Turtle."""
+    page = httpx.get(server + "/trial/NCT06281886", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert 'href="/trial/NCT06281886/arm/1"' in page.text
+    assert 'href="/organization/sun-yat-sen-university"' in page.text
+    block = re.search(r'<script type="application/ld\+json">(.*?)</script>', page.text, re.S).group(1)
+    embedded = rdflib.Graph().parse(data=block.replace("<\\/", "</"), format="json-ld")
+    turtle = rdflib.Graph().parse(data=httpx.get(server + "/trial/NCT06281886.ttl").content, format="turtle")
+    assert isomorphic(embedded, turtle)
+    drug = httpx.get(server + "/drug/toripalimab.html")
+    assert "https://go.drugbank.com/drugs/DB15043" in drug.text and "/trial/NCT05173246" in drug.text
+
+
+def test_etag_conditional_request(server):
+    """A second request with If-None-Match gets 304."""
+    first = httpx.get(server + "/trial/NCT07248696.ttl")
+    again = httpx.get(server + "/trial/NCT07248696.ttl", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+
+
+def test_unknown_iri_is_a_helpful_404(server):
+    """An IRI the graph does not hold answers 404 with a hint, as HTML for browsers."""
+    response = httpx.get(server + "/trial/NCT00000000", headers={"Accept": "text/html"})
+    assert response.status_code == 404 and "SPARQL" in response.text
+
+
+def test_home_page_and_void(server):
+    """The home page lists the trials and the licence; /.well-known/void parses as VoID."""
+    home = httpx.get(server + "/")
+    assert "NCT07581821" in home.text and "CC BY 4.0" in home.text
+    void = httpx.get(server + "/.well-known/void", headers={"Accept": "text/turtle"})
+    graph = rdflib.Graph().parse(data=void.content, format="turtle")
+    assert (None, rdflib.RDF.type, rdflib.URIRef("http://rdfs.org/ns/void#Dataset")) in graph
