@@ -15,12 +15,15 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import pyoxigraph
-from pyoxigraph import Quad, RdfFormat, Store
+import yaml
+from pyoxigraph import NamedNode, Quad, RdfFormat, Store
 
 from kg.concepts import load_concepts
 from kg.dataset import describe
 from kg.mapping import Mapper, Unresolved
 from kg.mint import Minter
+from kg.namespaces import SKOS, iri, ontology_namespace
+from kg.vocabularies import expand
 from kg.settings import Settings
 from kg.sources import RecordFailure, read_records
 from kg.store import StoreError, live_store_path, new_build_dir, swap_in
@@ -42,10 +45,18 @@ class BuildReport:
 
 
 def ontology_quads(settings: Settings) -> Iterable[Quad]:
+    """The ontology files, and the verified alignments of its classes (ontology/alignments.yaml)."""
     graph = Minter(settings.base_iri).system_graph("ontology")
     for path in sorted(settings.ontology_dir.glob("*.ttl")):
         for triple in pyoxigraph.parse(path=str(path), format=RdfFormat.TURTLE, base_iri=settings.base_iri + "/"):
             yield Quad(triple.subject, triple.predicate, triple.object, graph)
+    alignments = settings.ontology_dir / "alignments.yaml"
+    if alignments.exists():
+        namespace = ontology_namespace(settings.base_iri)
+        for row in yaml.safe_load(alignments.read_text(encoding="utf-8")) or []:
+            prefix, _ = row["target"].split(":", 1)
+            target = NamedNode(expand(prefix.lower(), row["target"]))
+            yield Quad(NamedNode(namespace + row["class"]), iri(SKOS, row["relation"]), target, graph)
 
 
 def build(

@@ -52,11 +52,13 @@ VOCABULARIES: dict[str, Vocabulary] = {v.key: v for v in (
     Vocabulary("ncbigene", "ncbigene", "NCBI Gene", "https://www.ncbi.nlm.nih.gov/gene"),
     Vocabulary("pubmed", "pubmed", "PubMed", "https://pubmed.ncbi.nlm.nih.gov"),
     Vocabulary("doi", "doi", "Digital Object Identifier", "https://www.doi.org"),
+    Vocabulary("obi", "obi", "Ontology for Biomedical Investigations", "https://obi-ontology.org", True),
+    Vocabulary("cto", "cto", "Clinical Trials Ontology", "https://github.com/ClinicalTrialOntology/CTO", True),
     Vocabulary("clinicaltrials", "clinicaltrials", "ClinicalTrials.gov", "https://clinicaltrials.gov"),
 )}
 
 # Concept tables write banana-style ids ("CHEBI:27899", "MONDO:0005580"); the registry wants the local part.
-_BANANA = re.compile(r"^(CHEBI|MONDO|DOID|HGNC):(.+)$", re.I)
+_BANANA = re.compile(r"^(CHEBI|MONDO|DOID|HGNC|NCIT|OBI|CTO):(.+)$", re.I)
 
 
 def local_id(key: str, identifier: str) -> str:
