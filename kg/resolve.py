@@ -76,6 +76,15 @@ class Resolution:
 class Resolver:
     def __init__(self, tables: ConceptTables):
         self.tables = tables
+        # Registries repeat the same strings across many records: resolve each text once.
+        self._cache: dict[tuple, object] = {}
+
+    def _cached(self, key: tuple, compute):
+        if key not in self._cache:
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            self._cache[key] = compute()
+        return self._cache[key]
 
     @cached_property
     def _names(self) -> dict[str, dict[str, tuple[Concept, str]]]:
@@ -102,6 +111,9 @@ class Resolver:
     # ------------------------------------------------------------------ drugs
 
     def drugs_in(self, text: str | None, where: str = "name") -> list[Match]:
+        return self._cached(("drugs", text, where), lambda: self._drugs_in(text, where))
+
+    def _drugs_in(self, text: str | None, where: str = "name") -> list[Match]:
         """Every drug named in a text, longest names first, without overlaps.
 
         ``Induction Chemotherapy-Albumin-paclitaxel combined with cisplatin`` gives nab-paclitaxel
@@ -138,6 +150,9 @@ class Resolver:
     # ------------------------------------------------------------------ conditions
 
     def condition(self, text: str) -> Resolution:
+        return self._cached(("condition", text), lambda: self._condition(text))
+
+    def _condition(self, text: str) -> Resolution:
         key = normalise(text)
         if not key or key in NOT_CONDITIONS:
             return Resolution(text, ())
@@ -169,6 +184,9 @@ class Resolver:
     # ------------------------------------------------------------------ organizations and places
 
     def organization(self, name: str) -> Match | None:
+        return self._cached(("organization", name), lambda: self._organization(name))
+
+    def _organization(self, name: str) -> Match | None:
         key = normalise(name)
         names = self._names["organization"]
         if key in names:
@@ -182,6 +200,9 @@ class Resolver:
         return match
 
     def place(self, name: str | None, kind: str | None = None) -> Match | None:
+        return self._cached(("place", name, kind), lambda: self._place(name, kind))
+
+    def _place(self, name: str | None, kind: str | None = None) -> Match | None:
         if not name:
             return None
         key = normalise(name)

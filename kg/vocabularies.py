@@ -72,13 +72,19 @@ def converter() -> curies.Converter:
     return curies.Converter.from_prefix_map(prefix_map)
 
 
+@lru_cache(maxsize=1)
+def _uri_prefixes() -> dict[str, str]:
+    # curies rebuilds its prefix map on every expand(); mapping calls this per reference, so keep one copy.
+    return dict(converter().prefix_map)
+
+
 def expand(key: str, identifier: str) -> str:
     """The IRI of an identifier in a vocabulary: ``expand("chebi", "CHEBI:27899")``."""
     vocabulary = VOCABULARIES[key]
-    iri = converter().expand(f"{vocabulary.prefix}:{local_id(key, identifier)}")
-    if iri is None:
+    uri_prefix = _uri_prefixes().get(vocabulary.prefix)
+    if uri_prefix is None:
         raise KeyError(f"no IRI pattern for {key}:{identifier}")
-    return iri
+    return uri_prefix + local_id(key, identifier)
 
 
 def vocabulary_of(iri: str) -> str | None:
