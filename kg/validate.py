@@ -1,0 +1,347 @@
+"""SHACL validation (pyshacl) per trial graph, with results tied back to the source record.
+
+Each trial is validated on its own small graph (its named graph plus the descriptions of the
+concepts it links to, with the ontology mixed in so ``sh:class`` sees the subclass hierarchy):
+memory stays flat and trials validate in parallel across cores. Drug classes are validated once
+against the ontology itself.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import pyoxigraph
+import rdflib
+from pyshacl import validate as shacl_validate
+from rdflib.namespace import RDF, SH
+
+from kg.settings import Settings
+
+SEVERITY_ORDER = {"Violation": 0, "Warning": 1, "Info": 2}
+
+# Where a property of a trial-graph node lives in a v2 record (relative to /protocolSection).
+TRIAL_POINTERS = {
+    "nctId": "identificationModule/nctId", "name": "identificationModule/briefTitle",
+    "overallStatus": "statusModule/overallStatus", "phase": "designModule/phases",
+    "studyType": "designModule/studyType", "enrollment": "designModule/enrollmentInfo/count",
+    "enrollmentType": "designModule/enrollmentInfo/type", "startDate": "statusModule/startDateStruct/date",
+    "primaryCompletionDate": "statusModule/primaryCompletionDateStruct/date",
+    "completionDate": "statusModule/completionDateStruct/date",
+    "lastUpdatePostedDate": "statusModule/lastUpdatePostDateStruct/date",
+    "allocation": "designModule/designInfo/allocation", "interventionModel": "designModule/designInfo/interventionModel",
+    "primaryPurpose": "designModule/designInfo/primaryPurpose", "masking": "designModule/designInfo/maskingInfo/masking",
+    "whoMasked": "designModule/designInfo/maskingInfo/whoMasked", "leadSponsor": "sponsorCollaboratorsModule/leadSponsor/name",
+    "hasConditionMention": "conditionsModule/conditions", "hasEligibility": "eligibilityModule",
+}
+PART_POINTERS = {  # trial part kind -> (v2 list, property -> field)
+    "arm": ("armsInterventionsModule/armGroups", {"armType": "type", "interventionNameText": "interventionNames", "label": "label"}),
+    "intervention": ("armsInterventionsModule/interventions", {"interventionType": "type", "name": "name", "involvesDrug": "name"}),
+    "site": ("contactsLocationsModule/locations", {"siteStatus": "status", "name": "facility", "latitude": "geoPoint/lat",
+                                                    "longitude": "geoPoint/lon", "inPlace": "city"}),
+    "reference": ("referencesModule/references", {"pmid": "pmid", "referenceType": "type", "bibliographicCitation": "citation"}),
+    "condition": ("conditionsModule/conditions", {}),
+    "official": ("contactsLocationsModule/overallOfficials", {"name": "name", "role": "role", "affiliation": "affiliation"}),
+    "contact": ("contactsLocationsModule/centralContacts", {"name": "name", "role": "role"}),
+}
+ELIGIBILITY_POINTERS = {"minimumAge": "minimumAge", "maximumAge": "maximumAge", "sex": "sex",
+                        "healthyVolunteers": "healthyVolunteers", "criteriaText": "eligibilityCriteria"}
+
+
+@dataclass
+class ResultRow:
+    trial: str | None
+    focus: str
+    path: str | None
+    value: str | None
+    severity: str
+    message: str
+    shape: str | None
+    constraint: str | None
+    source_file: str | None = None
+    source_location: str | None = None
+
+
+@dataclass
+class ValidationReport:
+    rows: list[ResultRow] = field(default_factory=list)
+    trials: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def conforms(self) -> bool:
+        return not any(r.severity == "Violation" for r in self.rows)
+
+    def counts_by_severity(self) -> dict[str, int]:
+        return dict(Counter(r.severity for r in self.rows))
+
+    def counts_by_shape(self) -> dict[str, int]:
+        return dict(Counter(r.shape or "?" for r in self.rows))
+
+    def violating_trials(self) -> set[str]:
+        return {r.trial for r in self.rows if r.severity == "Violation" and r.trial}
+
+
+# ------------------------------------------------------------------ shapes and ontology
+
+
+def _parse_with_base(paths: list[Path], base: str) -> rdflib.Graph:
+    graph = rdflib.Graph()
+    for path in paths:
+        graph.parse(path, format="turtle", publicID=base + "/")
+    return graph
+
+
+# Shapes about the ontology itself, validated once rather than with every trial.
+ONTOLOGY_SHAPE_FILES = {"drug-class.ttl"}
+
+
+@lru_cache(maxsize=8)
+def shapes_graph(shapes_dir: Path, base: str, level: str = "data") -> rdflib.Graph:
+    """The shapes of one level ("data" or "ontology", or "all"); the SPARQL inside them gets a BASE so its
+    relative IRIs resolve like the Turtle's."""
+    files = sorted(Path(shapes_dir).glob("*.ttl"))
+    if level != "all":
+        files = [f for f in files if (f.name in ONTOLOGY_SHAPE_FILES) == (level == "ontology")]
+    graph = _parse_with_base(files, base)
+    for prop in (SH.select, SH.ask):
+        for node, text in list(graph.subject_objects(prop)):
+            graph.set((node, prop, rdflib.Literal(f"BASE <{base}/>\n{text}")))
+    return graph
+
+
+@lru_cache(maxsize=4)
+def ontology_graph(ontology_dir: Path, base: str) -> rdflib.Graph:
+    return _parse_with_base(sorted(Path(ontology_dir).glob("*.ttl")), base)
+
+
+def _quads_to_graph(quads) -> rdflib.Graph:
+    data = pyoxigraph.serialize([q.triple for q in quads], format=pyoxigraph.RdfFormat.N_TRIPLES)
+    return rdflib.Graph().parse(data=data.decode("utf-8"), format="nt")
+
+
+# ------------------------------------------------------------------ validating
+
+
+def _rows(results: rdflib.Graph, trial: str | None) -> list[ResultRow]:
+    rows = []
+    for result in results.subjects(RDF.type, SH.ValidationResult):
+        def one(prop):
+            value = results.value(result, prop)
+            return None if value is None else str(value)
+
+        severity = one(SH.resultSeverity) or ""
+        rows.append(ResultRow(
+            trial=trial, focus=one(SH.focusNode) or "", path=one(SH.resultPath), value=one(SH.value),
+            severity=severity.rsplit("#", 1)[-1], message=one(SH.resultMessage) or "",
+            shape=one(SH.sourceShape), constraint=(one(SH.sourceConstraintComponent) or "").rsplit("#", 1)[-1] or None,
+        ))
+    return rows
+
+
+def validate_graph(data: rdflib.Graph, settings: Settings, trial: str | None = None) -> list[ResultRow]:
+    _, results, _ = shacl_validate(
+        data, shacl_graph=shapes_graph(settings.shapes_dir, settings.base_iri, "data"),
+        ont_graph=ontology_graph(settings.ontology_dir, settings.base_iri),
+        inference="none", allow_warnings=True, allow_infos=True,
+    )
+    return _rows(results, trial)
+
+
+def validate_ontology(settings: Settings) -> list[ResultRow]:
+    """Drug classes (and later other ontology-level shapes) against the ontology itself."""
+    _, results, _ = shacl_validate(ontology_graph(settings.ontology_dir, settings.base_iri),
+                                   shacl_graph=shapes_graph(settings.shapes_dir, settings.base_iri, "ontology"),
+                                   inference="none", allow_warnings=True, allow_infos=True)
+    return _rows(results, None)
+
+
+def locate(row: ResultRow, trial, base: str) -> None:
+    """Fill the row's source file and location (JSON pointer, and the page section for pages)."""
+    if trial is None or trial.source is None:
+        return
+    source = trial.source
+    row.source_file = source.file + (f"!{source.member}" if source.member else "")
+    prefix = f"{base}/trial/{trial.nct_id}"
+    if not row.focus.startswith(prefix):
+        return
+    rest = row.focus[len(prefix):].strip("/").split("/") if row.focus != prefix else []
+    prop = (row.path or "").rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+    pointer = None
+    if not rest:
+        pointer = TRIAL_POINTERS.get(prop)
+    elif rest[0] == "eligibility":
+        pointer = "eligibilityModule/" + ELIGIBILITY_POINTERS.get(prop, "")
+    elif rest[0] in PART_POINTERS and len(rest) > 1 and rest[1].isdigit():
+        listing, fields = PART_POINTERS[rest[0]]
+        pointer = f"{listing}/{int(rest[1]) - 1}" + (f"/{fields[prop]}" if prop in fields else "")
+    if pointer is None:
+        return
+    pointer = "/protocolSection/" + pointer.rstrip("/")
+    section = source.origins.get(pointer)
+    if section is None:  # the nearest field the parser recorded
+        candidates = [k for k in source.origins if pointer.startswith(k) or k.startswith(pointer)]
+        section = source.origins[min(candidates, key=len)] if candidates else None
+    row.source_location = pointer if section in (None, pointer) else f"{pointer} (page: {section})"
+
+
+def trial_data(mapped, concept_quads_by_subject: dict) -> rdflib.Graph:
+    """The trial's graph plus the concepts it links to and the types of what those link to."""
+    quads = list(mapped.quads)
+    objects = {q.object for q in mapped.quads if isinstance(q.object, pyoxigraph.NamedNode)}
+    seen = set()
+    frontier = [o for o in objects if o in concept_quads_by_subject]
+    while frontier:
+        node = frontier.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for quad in concept_quads_by_subject[node]:
+            quads.append(quad)
+            if isinstance(quad.object, pyoxigraph.NamedNode) and quad.object in concept_quads_by_subject:
+                frontier.append(quad.object)
+    return _quads_to_graph(quads)
+
+
+def _validate_one(args):
+    settings, trial, mapped, concepts = args
+    rows = validate_graph(trial_data(mapped, concepts), settings, trial.nct_id)
+    for row in rows:
+        locate(row, trial, settings.base_iri)
+    return trial.nct_id, rows
+
+
+def validate_trials(pairs, mapper, settings: Settings, workers: int | None = None) -> ValidationReport:
+    """Validate (trial, mapped) pairs; in parallel processes when there are many."""
+    concepts: dict = {}
+    for quad in mapper.concept_quads():
+        concepts.setdefault(quad.subject, []).append(quad)
+    report = ValidationReport()
+    jobs = [(settings, trial, mapped, concepts) for trial, mapped in pairs]
+    workers = workers or min(os.cpu_count() or 1, 8)
+    if len(jobs) < 50 or workers == 1:
+        outcomes = map(_validate_one, jobs)
+    else:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        outcomes = pool.map(_validate_one, jobs, chunksize=16)
+    for nct, rows in outcomes:
+        report.trials.append(nct)
+        report.rows.extend(rows)
+    report.rows.sort(key=lambda r: (r.trial or "", r.focus, SEVERITY_ORDER.get(r.severity, 9), r.path or ""))
+    return report
+
+
+# ------------------------------------------------------------------ report formats
+
+
+def to_json(report: ValidationReport) -> str:
+    return json.dumps({
+        "conforms": report.conforms, "trials": report.trials,
+        "counts": {"bySeverity": report.counts_by_severity(), "byShape": report.counts_by_shape()},
+        "results": [asdict(r) for r in report.rows], "errors": report.errors,
+    }, indent=2, ensure_ascii=False)
+
+
+def to_graph(report: ValidationReport, base: str) -> rdflib.Graph:
+    """A sh:ValidationReport, each result carrying its trial and source location."""
+    ctkg = rdflib.Namespace(base + "/ontology/")
+    graph = rdflib.Graph()
+    graph.bind("sh", SH)
+    graph.bind("ctkg", ctkg)
+    node = rdflib.BNode()
+    graph.add((node, RDF.type, SH.ValidationReport))
+    graph.add((node, SH.conforms, rdflib.Literal(report.conforms)))
+    for row in report.rows:
+        result = rdflib.BNode()
+        graph.add((node, SH.result, result))
+        graph.add((result, RDF.type, SH.ValidationResult))
+        graph.add((result, SH.focusNode, rdflib.URIRef(row.focus)))
+        if row.path:
+            graph.add((result, SH.resultPath, rdflib.URIRef(row.path)))
+        if row.value is not None:
+            graph.add((result, SH.value, rdflib.Literal(row.value)))
+        graph.add((result, SH.resultSeverity, SH[row.severity]))
+        graph.add((result, SH.resultMessage, rdflib.Literal(row.message)))
+        if row.shape:
+            graph.add((result, SH.sourceShape, rdflib.URIRef(row.shape) if "://" in row.shape else rdflib.BNode(row.shape)))
+        if row.constraint:
+            graph.add((result, SH.sourceConstraintComponent, SH[row.constraint]))
+        if row.trial:
+            graph.add((result, ctkg.trial, rdflib.URIRef(f"{base}/trial/{row.trial}")))
+        if row.source_file:
+            graph.add((result, ctkg.sourceFile, rdflib.Literal(row.source_file)))
+        if row.source_location:
+            graph.add((result, ctkg.sourceLocation, rdflib.Literal(row.source_location)))
+    return graph
+
+
+def _short(value: str | None) -> str:
+    if not value:
+        return ""
+    return value.rsplit("/", 1)[-1].rsplit("#", 1)[-1] if "://" in value else value
+
+
+def to_text(report: ValidationReport) -> str:
+    lines = [f"{'severity':<9} {'trial':<12} {'focus':<28} {'path':<22} message / source"]
+    for r in report.rows:
+        focus = r.focus.split("/trial/", 1)[-1] if "/trial/" in r.focus else _short(r.focus)
+        lines.append(f"{r.severity:<9} {r.trial or '-':<12} {focus[:28]:<28} {_short(r.path)[:22]:<22} {r.message}")
+        if r.source_location or r.source_file:
+            lines.append(f"{'':<9} {'':<12} {'':<28} {'':<22} at {r.source_file or ''} {r.source_location or ''}".rstrip())
+    counts = report.counts_by_severity()
+    lines.append(f"{len(report.trials)} trials; " + ", ".join(f"{counts.get(s, 0)} {s.lower()}s" for s in SEVERITY_ORDER)
+                 + ("; conforms" if report.conforms else "; does not conform"))
+    return "\n".join(lines) + "\n"
+
+
+def to_html(report: ValidationReport) -> str:
+    """Grouped by trial, then focus node, then path: what to fix and where."""
+    e = html.escape
+    counts = report.counts_by_severity()
+    parts = [
+        "<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Validation report · ctkg</title>",
+        "<style>body{font-family:system-ui,sans-serif;max-width:80rem;margin:2rem auto;padding:0 1rem}"
+        "td,th{padding:.25rem .5rem;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}"
+        ".Violation{color:#a00;font-weight:bold}.Warning{color:#a60}.Info{color:#06a}</style></head><body>",
+        "<h1>Validation report</h1>",
+        f"<p>{'Conforms' if report.conforms else '<b>Does not conform</b>'}: {len(report.trials)} trials; "
+        + ", ".join(f"<span class='{s}'>{counts.get(s, 0)} {s.lower()}s</span>" for s in SEVERITY_ORDER) + "</p>",
+        "<h2>By shape</h2><table><tr><th>shape</th><th>results</th></tr>"
+        + "".join(f"<tr><td>{e(_short(k))}</td><td>{v}</td></tr>" for k, v in sorted(report.counts_by_shape().items()))
+        + "</table>",
+    ]
+    by_trial: dict[str, list[ResultRow]] = {}
+    for row in report.rows:
+        by_trial.setdefault(row.trial or "(ontology and concepts)", []).append(row)
+    for trial, rows in by_trial.items():
+        parts.append(f"<h2 id='{e(trial)}'>{e(trial)}</h2>")
+        if rows[0].source_file:
+            parts.append(f"<p>Source: <code>{e(rows[0].source_file)}</code></p>")
+        parts.append("<table><tr><th>focus node</th><th>path</th><th>severity</th><th>value</th><th>message</th><th>where in the record</th></tr>")
+        for row in rows:
+            parts.append(
+                f"<tr><td>{e(row.focus)}</td><td>{e(_short(row.path))}</td><td class='{e(row.severity)}'>{e(row.severity)}</td>"
+                f"<td>{e(row.value or '')}</td><td>{e(row.message)}</td><td>{e(row.source_location or '')}</td></tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def render(report: ValidationReport, fmt: str, base: str) -> str:
+    if fmt == "json":
+        return to_json(report)
+    if fmt == "text":
+        return to_text(report)
+    if fmt == "html":
+        return to_html(report)
+    if fmt in ("ttl", "turtle"):
+        return to_graph(report, base).serialize(format="turtle")
+    if fmt in ("jsonld", "json-ld"):
+        return to_graph(report, base).serialize(format="json-ld")
+    raise ValueError(f"unknown report format {fmt!r}")
