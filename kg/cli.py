@@ -1,7 +1,7 @@
 """``kg``: thin verbs around one library function each.
 
-Exit codes: 0 ok, 1 some records failed (or a validation found violations), 2 usage or
-system error.
+Exit codes: 0 ok (for validate: conforms; warnings and infos allowed), 1 some records failed
+or the validation found violations, 2 usage or system error.
 """
 
 from __future__ import annotations
@@ -105,6 +105,26 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _validate(args: argparse.Namespace, settings: Settings) -> int:
+    from kg.validate import render, validate_paths, validate_store
+
+    if args.store:
+        report = validate_store(settings.model_copy(update={"store_dir": Path(args.store)}))
+    else:
+        report = validate_paths(settings, args.paths or [settings.data_dir])
+    text = render(report, args.format, settings.base_iri)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    for error in report.errors:
+        print(f"ERROR {error}", file=sys.stderr)
+    if report.errors and not report.trials:
+        return EXIT_ERROR
+    return EXIT_OK if report.conforms else EXIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kg", description="Clinical-trials knowledge graph")
     parser.add_argument("--base-iri", help="base of every minted IRI (default: $CTKG_BASE_IRI or http://localhost:8000)")
@@ -129,6 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="output file (.gz to compress); default standard output")
     export.add_argument("--store", help="store folder (default var/store)")
     export.set_defaults(run=_export)
+
+    validate = verbs.add_parser("validate", help="validate records (or the store) against the SHACL shapes")
+    validate.add_argument("paths", nargs="*", help="files, folders or ZIPs (default: the shipped data/)")
+    validate.add_argument("--store", help="validate the built store in this folder instead of records")
+    validate.add_argument("--format", choices=["text", "json", "ttl", "jsonld", "html"], default="text")
+    validate.add_argument("--out", help="write the report to this file")
+    validate.set_defaults(run=_validate)
 
     serve = verbs.add_parser("serve", help="serve the store over HTTP (builds it from data/ first if missing)")
     serve.add_argument("--host", default="127.0.0.1")

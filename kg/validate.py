@@ -345,3 +345,49 @@ def render(report: ValidationReport, fmt: str, base: str) -> str:
     if fmt in ("jsonld", "json-ld"):
         return to_graph(report, base).serialize(format="json-ld")
     raise ValueError(f"unknown report format {fmt!r}")
+
+
+# ------------------------------------------------------------------ entry points
+
+
+def validate_paths(settings: Settings, paths) -> ValidationReport:
+    """Validate records before they are loaded: read, map, validate each trial graph."""
+    from kg.concepts import load_concepts
+    from kg.mapping import Mapper
+    from kg.sources import RecordFailure, read_records
+
+    mapper = Mapper(settings.base_iri, load_concepts(settings.ontology_dir / "concepts"))
+    pairs, errors = [], []
+    for record in read_records(paths):
+        if isinstance(record, RecordFailure):
+            errors.append(str(record))
+        else:
+            pairs.append((record, mapper.map_trial(record)))
+    report = validate_trials(pairs, mapper, settings)
+    report.rows = validate_ontology(settings) + report.rows
+    report.errors = errors
+    return report
+
+
+def validate_store(settings: Settings) -> ValidationReport:
+    """Validate every trial graph of the built store (sources are located from its provenance)."""
+    from kg.concepts import load_concepts
+    from kg.mapping import Mapper, MappedTrial
+    from kg.store import open_read_only
+
+    store = open_read_only(settings.store_dir)
+    mapper = Mapper(settings.base_iri, load_concepts(settings.ontology_dir / "concepts"))
+    concepts: dict = {}
+    for quad in store.quads_for_pattern(None, None, None, pyoxigraph.NamedNode(f"{settings.base_iri}/graph/concepts")):
+        concepts.setdefault(quad.subject, []).append(quad)
+    report = ValidationReport()
+    prefix = f"{settings.base_iri}/graph/NCT"
+    for graph in sorted(store.named_graphs(), key=lambda g: g.value):
+        if not graph.value.startswith(prefix):
+            continue
+        nct = graph.value.rsplit("/", 1)[-1]
+        mapped = MappedTrial(nct, graph, list(store.quads_for_pattern(None, None, None, graph)))
+        report.trials.append(nct)
+        report.rows.extend(validate_graph(trial_data(mapped, concepts), settings, nct))
+    report.rows = validate_ontology(settings) + report.rows
+    return report
