@@ -29,6 +29,10 @@ from kg.sources import RecordFailure, read_records
 from kg.store import StoreError, live_store_path, new_build_dir, swap_in
 
 
+class BuildError(RuntimeError):
+    pass
+
+
 @dataclass
 class BuildReport:
     store_path: Path | None = None
@@ -81,17 +85,31 @@ def build(
             Store.read_only(str(live)).backup(str(target))
         store = Store(str(target))
         trial_quads: list[Quad] = []
+        seen: dict[str, str] = {}
         for record in records:
             if isinstance(record, RecordFailure):
                 report.failures.append(record)
                 continue
-            mapped = mapper.map_trial(record)
+            where = record.source.file if record.source else "?"
+            if record.nct_id in seen:
+                # Two records of one trial would merge into one graph with clashing parts: keep the first.
+                report.failures.append(RecordFailure(where, f"duplicate record of {record.nct_id}: "
+                                                            f"kept the one from {seen[record.nct_id]}", "nctId"))
+                continue
+            seen[record.nct_id] = where
+            try:
+                mapped = mapper.map_trial(record)
+            except ValueError as exc:  # e.g. a value no IRI can hold; the other records still load
+                report.failures.append(RecordFailure(where, f"cannot map {record.nct_id}: {exc}"))
+                continue
             if update:
                 store.remove_graph(mapped.graph) if store.contains_named_graph(mapped.graph) else None
             trial_quads.extend(mapped.quads)
             report.trials.append(mapped.nct_id)
             report.unresolved.extend(mapped.unresolved)
             report.links.update(mapped.links)
+        if not report.trials and not update:
+            raise BuildError("no record could be read: the store being served is left as it was")
         system = Minter(settings.base_iri)
         for name in ("ontology", "concepts", "dataset"):
             if store.contains_named_graph(system.system_graph(name)):
@@ -115,4 +133,4 @@ def build(
     return report
 
 
-__all__ = ["build", "BuildReport", "StoreError"]
+__all__ = ["build", "BuildReport", "BuildError", "StoreError"]

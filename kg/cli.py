@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from kg.settings import Settings
+from kg.build import BuildError
 from kg.store import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -176,7 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_ERROR
-    except (OSError, StoreError) as exc:
+    except (OSError, StoreError, BuildError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 

@@ -9,6 +9,7 @@ types of organizations and places that no concept table describes, so nothing is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from urllib.parse import quote
 from datetime import datetime, timezone
 from typing import Iterator
 
@@ -155,12 +156,14 @@ class Mapper:
 
     def _conditions(self, trial: Trial, t, add, out: MappedTrial) -> None:
         c = self.c
+        raw = trial.source.raw if trial.source else {}
         for index, condition in enumerate(trial.conditions, 1):
             node = self.mint.trial_part(trial.nct_id, "condition", index)
             add(t, c("hasConditionMention"), node)
             add(t, c("conditionText"), Literal(condition))
             add(node, TYPE, c("ConditionMention"))
-            add(node, c("rawText"), Literal(condition))
+            # The line as the source wrote it (keywords run into it included), not only the condition part.
+            add(node, c("rawText"), Literal(raw.get(f"/protocolSection/conditionsModule/conditions/{index - 1}", condition)))
             add(node, LABEL, Literal(condition))
             resolution = self.resolver.condition(condition)
             if not resolution.resolved:
@@ -276,9 +279,10 @@ class Mapper:
         out.unresolved.append(Unresolved(out.nct_id, "organization", name))
         return node
 
-    def _sponsor(self, org: Organization, add, out: MappedTrial) -> NamedNode:
+    def _sponsor(self, org: Organization, add, out: MappedTrial, role: str) -> NamedNode:
         if org.agency_class in (None, "INDIV") and looks_like_person(org.name):
-            person = self.mint.person(org.name)
+            # People are not deduplicated across records: the same name may be two people.
+            person = self.mint.trial_part(out.nct_id, role)
             add(person, TYPE, self.c("Person"))
             add(person, LABEL, Literal(org.name))
             add(person, iri(SCHEMA, "name"), Literal(org.name))
@@ -288,12 +292,12 @@ class Mapper:
     def _sponsors(self, trial: Trial, t, add, out: MappedTrial) -> None:
         c = self.c
         if trial.lead_sponsor:
-            add(t, c("leadSponsor"), self._sponsor(trial.lead_sponsor, add, out))
+            add(t, c("leadSponsor"), self._sponsor(trial.lead_sponsor, add, out, "sponsor"))
             if trial.lead_sponsor.agency_class:
                 add(t, c("leadSponsorClass"), Literal(trial.lead_sponsor.agency_class.value))
             add(t, c("leadSponsorName"), Literal(trial.lead_sponsor.name))
-        for org in trial.collaborators:
-            add(t, c("collaborator"), self._sponsor(org, add, out))
+        for index, org in enumerate(trial.collaborators, 1):
+            add(t, c("collaborator"), self._sponsor(org, add, out, f"collaborator/{index}"))
             add(t, c("collaboratorName"), Literal(org.name))
 
     def _person(self, node, name, role, add) -> None:
@@ -399,7 +403,8 @@ class Mapper:
                 add(node, iri(SKOS, "exactMatch"), NamedNode(expand("pubmed", reference.pmid)))
             if reference.doi:
                 add(node, c("doi"), Literal(reference.doi))
-                add(node, iri(SCHEMA, "sameAs"), NamedNode(expand("doi", reference.doi)))
+                # DOIs may hold characters IRIs forbid ("<", "#" in old Wiley DOIs): percent-encode them.
+                add(node, iri(SCHEMA, "sameAs"), NamedNode(expand("doi", quote(reference.doi, safe="/()._-;:"))))
 
     def _provenance(self, trial: Trial, t, add) -> None:
         c, g = self.c, self.mint.graph(trial.nct_id)

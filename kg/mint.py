@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -18,7 +19,11 @@ from pyoxigraph import NamedNode
 def slug(text: str) -> str:
     """``Sun Yat-sen University`` -> ``sun-yat-sen-university`` (ASCII, lower case, hyphens)."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-") or "unnamed"
+    readable = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")
+    if readable:
+        return readable
+    # A name with no Latin letters (中山大学): a short stable hash keeps different names apart.
+    return "n-" + hashlib.sha256(text.strip().encode("utf-8")).hexdigest()[:12]
 
 
 class Minter:

@@ -290,6 +290,7 @@ class Contact(_Model):
     name: str | None = None
     role: ContactRole | None = None
     phone: str | None = None
+    phone_ext: str | None = None
     email: str | None = None
 
 

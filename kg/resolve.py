@@ -111,20 +111,23 @@ class Resolver:
     # ------------------------------------------------------------------ drugs
 
     def drugs_in(self, text: str | None, where: str = "name") -> list[Match]:
+        # "Placebo matching apatinib" gives no apatinib.
+        if text and where != "description" and re.search(r"\bplacebo\b", text, re.I):
+            return []
         return self._cached(("drugs", text, where), lambda: self._drugs_in(text, where))
 
     def _drugs_in(self, text: str | None, where: str = "name") -> list[Match]:
         """Every drug named in a text, longest names first, without overlaps.
 
         ``Induction Chemotherapy-Albumin-paclitaxel combined with cisplatin`` gives nab-paclitaxel
-        (via "albumin paclitaxel", not plain paclitaxel) and cisplatin.
+        (via "albumin paclitaxel", not plain paclitaxel) and cisplatin. The matched text is kept
+        exactly as the source writes it ("Albumin-paclitaxel", "SHR-1210").
         """
         if not text:
             return []
         names = self._names["drug"]
-        tokens = normalise(text).split()
-        # Keep the original spelling of each match for the graph: find tokens in the source text.
-        source_words = re.findall(r"[A-Za-z0-9]+", unicodedata.normalize("NFKD", text))
+        words = list(re.finditer(r"[^\W_]+", text))
+        tokens = [normalise(w.group(0)) for w in words]
         found: list[Match] = []
         seen: set[str] = set()
         index = 0
@@ -132,17 +135,16 @@ class Resolver:
             for size in range(min(self._longest_name["drug"], len(tokens) - index), 0, -1):
                 phrase = " ".join(tokens[index:index + size])
                 hit = names.get(phrase) or (names.get(phrase.replace(" ", "")) if size <= 3 else None)
-                if hit and hit[0].id not in seen:
-                    concept, name_kind = hit
-                    original = " ".join(source_words[index:index + size]) if len(source_words) == len(tokens) else phrase
+                if not hit:
+                    continue
+                concept, name_kind = hit
+                if concept.id not in seen:
+                    original = text[words[index].start():words[index + size - 1].end()]
                     found.append(Match(concept, original, name_kind,
                                        round(NAME_CONFIDENCE[name_kind] * WHERE_FACTOR[where], 3), where))
                     seen.add(concept.id)
-                    index += size
-                    break
-                if hit:
-                    index += size
-                    break
+                index += size
+                break
             else:
                 index += 1
         return found
@@ -173,13 +175,28 @@ class Resolver:
         return Resolution(text, (best,) if best else ())
 
     def _fuzzy(self, key: str, kind: str, text: str | None = None) -> Match | None:
-        names = self._names[kind]
-        candidates = difflib.get_close_matches(key, names.keys(), n=1, cutoff=FUZZY_THRESHOLD)
-        if not candidates:
+        """A misspelling: same words as a name but for one or two typos in one or two long words.
+
+        "Nasopharangeal Cancer" and "Nasopharyngeal Cancinoma" qualify; "Oropharyngeal Carcinoma"
+        (another disease) and "Esophageal Adenocarcinoma" (another histology) do not.
+        """
+        words = key.split()
+        best: tuple[float, str] | None = None
+        for name in difflib.get_close_matches(key, self._names[kind].keys(), n=5, cutoff=FUZZY_THRESHOLD):
+            other = name.split()
+            if len(other) != len(words):
+                continue
+            differing = [(a, b) for a, b in zip(words, other) if a != b]
+            if not differing or len(differing) > 2:
+                continue
+            if all(len(a) >= 6 and a[0] == b[0] and edit_distance(a, b) <= 2 for a, b in differing):
+                ratio = difflib.SequenceMatcher(None, key, name).ratio()
+                if best is None or ratio > best[0]:
+                    best = (ratio, name)
+        if best is None:
             return None
-        ratio = difflib.SequenceMatcher(None, key, candidates[0]).ratio()
-        concept, _ = names[candidates[0]]
-        return Match(concept, text or key, "fuzzy", round(ratio * 0.9, 3))
+        concept, _ = self._names[kind][best[1]]
+        return Match(concept, text or key, "fuzzy", round(best[0] * 0.9, 3))
 
     # ------------------------------------------------------------------ organizations and places
 
@@ -196,8 +213,8 @@ class Resolver:
         if without_article in names:
             concept, name_kind = names[without_article]
             return Match(concept, name, name_kind, NAME_CONFIDENCE[name_kind] * 0.98)
-        match = self._fuzzy(without_article, "organization", name)
-        return match
+        # No fuzzy matching for organizations: "Second Affiliated Hospital of X" is not "First ...".
+        return None
 
     def place(self, name: str | None, kind: str | None = None) -> Match | None:
         return self._cached(("place", name, kind), lambda: self._place(name, kind))
@@ -219,6 +236,17 @@ class Resolver:
                 if concept.extra.get("kind") == kind and normalise(concept.label).startswith(key + " "):
                     return Match(concept, name, "synonym", 0.9)
         return None
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance (small words only: used to tell typos from other words)."""
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
 
 
 def looks_like_person(name: str) -> bool:

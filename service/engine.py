@@ -152,7 +152,11 @@ class QueryEngine:
 
     def run(self, job: Job) -> Answer:
         check_no_service(job.query)
-        worker = self._idle.get()
+        try:
+            # Waiting for a free worker counts against the same limit: a busy server says so.
+            worker = self._idle.get(timeout=self.timeout)
+        except queue.Empty:
+            raise QueryTimeout(f"all query workers stayed busy for {self.timeout:g} s; try again shortly") from None
         try:
             worker.connection.send(job)
             if not worker.connection.poll(self.timeout):

@@ -130,7 +130,7 @@ async def sparql(request: Request) -> Response:
     )
     try:
         # CPU-bound work runs off the event loop (and in a worker process with a time limit).
-        answer = await run_in_threadpool(state.engine().run, job)
+        answer = await run_in_threadpool(lambda: state.engine().run(job))
     except QueryRefused as exc:
         return problem(400, str(exc))
     except QueryTimeout as exc:

@@ -65,13 +65,17 @@ def test_ctgov_page_with_a_second_site_and_a_primary_completion_date():
 
 
 def test_ctgov_page_blurbs_are_never_data():
-    """No explanatory sentence of any section ends up in a value."""
-    from kg.sources.ctgov_page import BLURBS
-
-    trial = _read(CTGOV_PAGE)
-    dumped = trial.model_dump_json()
-    for blurb in BLURBS:
-        assert blurb not in dumped
+    """The sentence under each section heading of every CT.gov-style sample is not in any value."""
+    for name in ("000_9efd11cc5e19c434.txt", "001_3720859e41622b64.txt", "002_f812caaae7d7cedb.txt"):
+        page = (DATA / name).read_text(encoding="utf-8")
+        lines = [l for l in page.splitlines() if l.strip()]
+        headings = {"Basic Information", "Brief Summary", "Detailed Description", "Conditions", "Study Design",
+                    "Study Groups", "Interventions", "Eligibility Criteria", "Sponsors", "Locations", "References"}
+        blurbs = [lines[i + 1] for i, l in enumerate(lines[:-1]) if l in headings]
+        assert len(blurbs) >= 9
+        dumped = _read(page).model_dump_json()
+        for blurb in blurbs:
+            assert blurb not in dumped, blurb
 
 
 def test_veeva_page_without_treatments_and_trial_design():

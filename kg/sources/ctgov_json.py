@@ -32,6 +32,8 @@ from kg.model import (
 DOI_IN_CITATION = re.compile(r"doi:\s*(10\.\d{4,9}/\S+?)(?:\.?\s|\.?$)", re.I)
 
 PROTOCOL = "/protocolSection"
+# "Inclusion Criteria:", "Key Exclusion Criteria" on a line of their own (never a list item that mentions them).
+CRITERIA_HEADING = re.compile(r"^\s*(?:key\s+)?(in|ex)clusion\s+criteria\s*:?\s*$", re.I)
 
 
 def doi_from_citation(citation: str | None) -> str | None:
@@ -48,11 +50,9 @@ def split_criteria(text: str | None) -> tuple[list[str], list[str]]:
     parts: dict[str, list[str]] = {"inclusion": [], "exclusion": []}
     current: list[str] | None = None
     for line in text.splitlines():
-        heading = line.strip().rstrip(":").strip().lower()
-        if heading.endswith("inclusion criteria"):
-            current = parts["inclusion"]
-        elif heading.endswith("exclusion criteria"):
-            current = parts["exclusion"]
+        heading = CRITERIA_HEADING.match(line)
+        if heading:
+            current = parts[heading.group(1).lower() + "clusion"]
         elif current is not None:
             current.append(line)
     return split_list_items(parts["inclusion"]), split_list_items(parts["exclusion"])
@@ -68,6 +68,19 @@ def _org(data: dict | None) -> Organization | None:
     if not data or not data.get("name", data.get("fullName")):
         return None
     return Organization(name=data.get("name") or data.get("fullName"), agency_class=data.get("class"))
+
+
+def _contact(data: dict) -> Contact:
+    return Contact(name=data.get("name"), role=data.get("role"), phone=data.get("phone"),
+                   phone_ext=data.get("phoneExt"), email=data.get("email"))
+
+
+def _official(data: dict) -> Official:
+    return Official(name=data["name"], affiliation=data.get("affiliation"), role=data.get("role"))
+
+
+def _secondary(data: dict) -> SecondaryId:
+    return SecondaryId(id=data["id"], type=data.get("type"), domain=data.get("domain"), link=data.get("link"))
 
 
 def _age(text: str | None) -> Age | None:
@@ -125,7 +138,7 @@ def study_to_trial(study: dict[str, Any], source: Source | None = None) -> Trial
         nct_id=ident["nctId"],
         nct_id_aliases=ident.get("nctIdAliases", []),
         org_study_id=org_study.get("id"),
-        secondary_ids=[SecondaryId(**s) for s in ident.get("secondaryIdInfos", [])],
+        secondary_ids=[_secondary(s) for s in ident.get("secondaryIdInfos", [])],
         brief_title=ident.get("briefTitle"),
         official_title=ident.get("officialTitle"),
         acronym=ident.get("acronym"),
@@ -203,8 +216,8 @@ def study_to_trial(study: dict[str, Any], source: Source | None = None) -> Trial
             if party
             else None
         ),
-        officials=[Official(**o) for o in contacts.get("overallOfficials", [])],
-        central_contacts=[Contact(**c) for c in contacts.get("centralContacts", [])],
+        officials=[_official(o) for o in contacts.get("overallOfficials", [])],
+        central_contacts=[_contact(c) for c in contacts.get("centralContacts", [])],
         locations=[
             Location(
                 facility=loc.get("facility"),
@@ -213,7 +226,7 @@ def study_to_trial(study: dict[str, Any], source: Source | None = None) -> Trial
                 state=loc.get("state"),
                 zip=loc.get("zip"),
                 country=loc.get("country"),
-                contacts=[Contact(**c) for c in loc.get("contacts", [])],
+                contacts=[_contact(c) for c in loc.get("contacts", [])],
                 geo_point=GeoPoint(**loc["geoPoint"]) if loc.get("geoPoint") else None,
             )
             for loc in contacts.get("locations", [])
@@ -247,6 +260,11 @@ def _clean(node: Any) -> Any:
 
 def _date_out(struct: DateStruct | None) -> dict | None:
     return struct.model_dump(mode="json") if struct else None
+
+
+def _contact_out(contact: Contact) -> dict:
+    return {"name": contact.name, "role": contact.role, "phone": contact.phone, "phoneExt": contact.phone_ext,
+            "email": contact.email}
 
 
 def _org_out(org: Organization | None) -> dict | None:
@@ -355,7 +373,7 @@ def trial_to_study(trial: Trial) -> dict[str, Any]:
                 "studyPopulation": e.study_population,
             },
             "contactsLocationsModule": {
-                "centralContacts": [c.model_dump(mode="json") for c in t.central_contacts],
+                "centralContacts": [_contact_out(c) for c in t.central_contacts],
                 "overallOfficials": [o.model_dump(mode="json") for o in t.officials],
                 "locations": [
                     {
@@ -365,7 +383,7 @@ def trial_to_study(trial: Trial) -> dict[str, Any]:
                         "state": loc.state,
                         "zip": loc.zip,
                         "country": loc.country,
-                        "contacts": [c.model_dump(mode="json") for c in loc.contacts],
+                        "contacts": [_contact_out(c) for c in loc.contacts],
                         "geoPoint": loc.geo_point.model_dump() if loc.geo_point else None,
                     }
                     for loc in t.locations

@@ -139,8 +139,16 @@ NON_CONDITION_TERMS = (
 )
 
 
+DISEASE_HEAD = re.compile(
+    r"\b(carcinoma|cancer|cancinoma|tumou?r|neoplasms?|lymphoma|leuka?emia|sarcoma|melanoma|myeloma|glioma|"
+    r"blastoma|mesothelioma|disease|syndrome|metastas[ie]s)$", re.I)
+
+
 def peel_keywords(line: str) -> tuple[str, list[str]]:
-    """``Esophageal Squamous Cell Carcinoma Efficacy Toxicity`` -> (condition, [Efficacy, Toxicity])."""
+    """``Esophageal Squamous Cell Carcinoma Efficacy Toxicity`` -> (condition, [Efficacy, Toxicity]).
+
+    Words are peeled only when what remains ends like a disease name, so "Cardiac Toxicity" stays whole.
+    """
     words = line.split()
     keywords: list[str] = []
     changed = True
@@ -153,4 +161,6 @@ def peel_keywords(line: str) -> tuple[str, list[str]]:
                 words = words[:-size]
                 changed = True
                 break
+    if keywords and not DISEASE_HEAD.search(" ".join(words)):
+        return line.strip(), []
     return " ".join(words), keywords
