@@ -188,7 +188,7 @@ class Mapper:
             add(node, LABEL, Literal(intervention.name))
             add(node, iri(SCHEMA, "name"), Literal(intervention.name))
             if intervention.type:
-                add(node, c("interventionType"), Literal(intervention.type.value))
+                add(node, c("interventionType"), Literal(str(intervention.type)))
             if intervention.description:
                 add(node, iri(SCHEMA, "description"), Literal(intervention.description))
             for other in intervention.other_names:
@@ -223,7 +223,7 @@ class Mapper:
             add(node, LABEL, Literal(arm.label))
             add(node, iri(SCHEMA, "name"), Literal(arm.label))
             if arm.type:
-                add(node, c("armType"), Literal(arm.type.value))
+                add(node, c("armType"), Literal(str(arm.type)))
             if arm.description:
                 add(node, iri(SCHEMA, "description"), Literal(arm.description))
             for name in arm.intervention_names:
@@ -254,7 +254,7 @@ class Mapper:
         for item in e.exclusion:
             add(node, c("exclusionCriterion"), Literal(item))
         if e.sex:
-            add(node, c("sex"), Literal(e.sex.value))
+            add(node, c("sex"), Literal(str(e.sex)))
         if e.healthy_volunteers is not None:
             add(node, c("healthyVolunteers"), Literal(str(e.healthy_volunteers).lower(), datatype=xsd("boolean")))
         for which, age in (("minimum-age", e.minimum_age), ("maximum-age", e.maximum_age)):
@@ -375,7 +375,7 @@ class Mapper:
                 if value:
                     add(node, iri(SCHEMA, prop), Literal(value))
             if location.status:
-                add(node, c("siteStatus"), Literal(location.status.value))
+                add(node, c("siteStatus"), Literal(str(location.status)))
             place = self._place_for(location, add, out)
             if place is not None:
                 add(node, c("inPlace"), place)
@@ -397,7 +397,7 @@ class Mapper:
                 add(node, iri(DCTERMS, "bibliographicCitation"), Literal(reference.citation))
                 add(node, LABEL, Literal(reference.citation[:120]))
             if reference.type:
-                add(node, c("referenceType"), Literal(reference.type.value))
+                add(node, c("referenceType"), Literal(str(reference.type)))
             if reference.pmid:
                 add(node, c("pmid"), Literal(reference.pmid))
                 add(node, iri(SKOS, "exactMatch"), NamedNode(expand("pubmed", reference.pmid)))

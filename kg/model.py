@@ -15,6 +15,8 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any
 
+from typing import TypeVar
+
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 NCT_ID_PATTERN = r"^NCT\d{8}$"
@@ -229,6 +231,13 @@ class SourceFormat(StrEnum):
     TRIALFINDER_PAGE = "trialfinder-page"
 
 
+# Enumerated fields that SHACL checks take any text: a value outside the v2 enumeration is kept as
+# written and reported by validation with its place in the record, rather than losing the record.
+# (left_to_right: a known value still becomes the enum member.)
+T = TypeVar("T")
+Lenient = Annotated[T | str, Field(union_mode="left_to_right")]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=False, str_strip_whitespace=True)
 
@@ -301,7 +310,7 @@ class GeoPoint(_Model):
 
 class Location(_Model):
     facility: str | None = None
-    status: LocationStatus | None = None
+    status: Lenient[LocationStatus] | None = None
     city: str | None = None
     state: str | None = None
     zip: str | None = None
@@ -312,7 +321,7 @@ class Location(_Model):
 
 class Reference(_Model):
     pmid: str | None = Field(default=None, pattern=r"^\d+$")
-    type: ReferenceType | None = None
+    type: Lenient[ReferenceType] | None = None
     citation: str | None = None
     doi: str | None = None  # not a v2 field: read from the citation text so it can be linked
 
@@ -326,13 +335,13 @@ class SecondaryId(_Model):
 
 class Arm(_Model):
     label: str
-    type: ArmType | None = None
+    type: Lenient[ArmType] | None = None
     description: str | None = None
     intervention_names: list[str] = []  # v2 form "<Type>: <name>", e.g. "Drug: Apatinib"
 
 
 class Intervention(_Model):
-    type: InterventionType | None = None
+    type: Lenient[InterventionType] | None = None
     name: str
     description: str | None = None
     arm_group_labels: list[str] = []
@@ -341,20 +350,23 @@ class Intervention(_Model):
     @property
     def arm_reference(self) -> str:
         """How an arm names this intervention in its ``interventionNames``."""
-        prefix = self.type.display if self.type else "Other"
+        if isinstance(self.type, InterventionType):
+            prefix = self.type.display
+        else:
+            prefix = str(self.type).replace("_", " ").title() if self.type else "Other"
         return f"{prefix}: {self.name}"
 
 
 class Design(_Model):
-    allocation: Allocation | None = None
-    intervention_model: InterventionModel | None = None
+    allocation: Lenient[Allocation] | None = None
+    intervention_model: Lenient[InterventionModel] | None = None
     intervention_model_description: str | None = None
-    primary_purpose: PrimaryPurpose | None = None
+    primary_purpose: Lenient[PrimaryPurpose] | None = None
     observational_model: ObservationalModel | None = None
     time_perspective: TimePerspective | None = None
-    masking: Masking | None = None
+    masking: Lenient[Masking] | None = None
     masking_description: str | None = None
-    who_masked: list[WhoMasked] = []
+    who_masked: list[Lenient[WhoMasked]] = []
 
 
 class Eligibility(_Model):
@@ -362,7 +374,7 @@ class Eligibility(_Model):
     inclusion: list[str] = []
     exclusion: list[str] = []
     healthy_volunteers: bool | None = None
-    sex: Sex | None = None
+    sex: Lenient[Sex] | None = None
     minimum_age: Age | None = None
     maximum_age: Age | None = None
     std_ages: list[StdAge] = []
@@ -395,8 +407,8 @@ class Trial(_Model):
     acronym: str | None = None
     organization: Organization | None = None
     # status
-    overall_status: OverallStatus | None = None
-    last_known_status: OverallStatus | None = None
+    overall_status: Lenient[OverallStatus] | None = None
+    last_known_status: Lenient[OverallStatus] | None = None
     why_stopped: str | None = None
     status_verified_date: PartialDate | None = None
     start_date: DateStruct | None = None
@@ -413,11 +425,11 @@ class Trial(_Model):
     conditions: list[str] = []
     keywords: list[str] = []
     # design
-    study_type: StudyType | None = None
-    phases: list[Phase] = []
+    study_type: Lenient[StudyType] | None = None
+    phases: list[Lenient[Phase]] = []
     design: Design = Design()
     enrollment_count: int | None = None
-    enrollment_type: ActualOrEstimated | None = None
+    enrollment_type: Lenient[ActualOrEstimated] | None = None
     # arms and interventions
     arms: list[Arm] = []
     interventions: list[Intervention] = []
@@ -442,9 +454,9 @@ class Trial(_Model):
 
     @field_validator("phases")
     @classmethod
-    def _phases_sorted_unique(cls, phases: list[Phase]) -> list[Phase]:
-        order = list(Phase)
-        return sorted(set(phases), key=order.index)
+    def _phases_sorted_unique(cls, phases: list) -> list:
+        order = [p.value for p in Phase]
+        return sorted(set(phases), key=lambda p: (order.index(p) if p in order else len(order), str(p)))
 
     @property
     def countries(self) -> list[str]:

@@ -140,7 +140,7 @@ def _rows(results: rdflib.Graph, trial: str | None) -> list[ResultRow]:
         rows.append(ResultRow(
             trial=trial, focus=one(SH.focusNode) or "", path=one(SH.resultPath), value=one(SH.value),
             severity=severity.rsplit("#", 1)[-1], message=one(SH.resultMessage) or "",
-            shape=one(SH.sourceShape), constraint=(one(SH.sourceConstraintComponent) or "").rsplit("#", 1)[-1] or None,
+            shape=one(SH.sourceConstraint) or one(SH.sourceShape), constraint=(one(SH.sourceConstraintComponent) or "").rsplit("#", 1)[-1] or None,
         ))
     return rows
 

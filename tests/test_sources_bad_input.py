@@ -25,7 +25,6 @@ def _bad_files(folder):
         "no_nct.txt": (page.replace("NCT ID: NCT06281886", "NCT ID:"), "NCT ID"),
         "empty.json": ("", "empty file"),
         "blank.txt": ("  \n\n", "empty file"),
-        "bad_status.txt": (page.replace("\nACTIVE_NOT_RECRUITING\n", "\nSLEEPING\n"), "unknown status 'SLEEPING'"),
         "not_a_study.json": ('{"hello": "world"}', "not a ClinicalTrials.gov v2 study"),
         "bad_nct.json": ('{"protocolSection": {"identificationModule": {"nctId": "NCT12"}}}', "nct_id"),
     }

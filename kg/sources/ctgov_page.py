@@ -31,6 +31,7 @@ from kg.sources import display
 from kg.sources.ctgov_json import doi_from_citation
 from kg.sources.errors import RecordError
 from kg.sources.pagetext import (
+    read_choice,
     Section,
     collapse,
     inline_value,
@@ -203,7 +204,7 @@ def _basic(section: Section, fields: dict, origins: dict, raw: dict) -> None:
     where = "Basic Information"
     values = labelled(section.items, BASIC_LABELS)
     if v := values.get("Recruitment Status"):
-        fields["overall_status"] = read_enum(display.overall_status, v[0], f"{where} › Recruitment Status")
+        fields["overall_status"] = read_choice(display.overall_status, v[0])
         origins[f"{P}/statusModule/overallStatus"] = f"{where} › Recruitment Status"
     if v := values.get("Clinical Phase"):
         fields["phases"] = read_enum(display.phases, " ".join(v), f"{where} › Clinical Phase")
@@ -216,7 +217,7 @@ def _basic(section: Section, fields: dict, origins: dict, raw: dict) -> None:
             fields["enrollment_type"] = "ESTIMATED" if "estimated" in lowered else "ACTUAL"
         raw[f"{P}/designModule/enrollmentInfo/count"] = v[0]
     if v := values.get("Study Classification"):
-        fields["study_type"] = read_enum(display.study_type, v[0], f"{where} › Study Classification")
+        fields["study_type"] = read_choice(display.study_type, v[0])
         origins[f"{P}/designModule/studyType"] = f"{where} › Study Classification"
     for label, name in DATE_FIELDS.items():
         if v := values.get(label):
@@ -234,17 +235,17 @@ def _design(section: Section, origins: dict) -> Design:
     values = labelled(section.items, DESIGN_LABELS)
     design: dict = {}
     if v := values.get("Allocation Method"):
-        design["allocation"] = read_enum(display.allocation, v[0], f"{where} › Allocation Method")
+        design["allocation"] = read_choice(display.allocation, v[0])
         origins[f"{P}/designModule/designInfo/allocation"] = f"{where} › Allocation Method"
     if v := values.get("Intervention Model"):
-        design["intervention_model"] = read_enum(display.intervention_model, v[0], f"{where} › Intervention Model")
+        design["intervention_model"] = read_choice(display.intervention_model, v[0])
         origins[f"{P}/designModule/designInfo/interventionModel"] = f"{where} › Intervention Model"
         # A line under the model that has no label of its own is the model's description.
         if len(v) > 1:
             design["intervention_model_description"] = "\n".join(v[1:])
             origins[f"{P}/designModule/designInfo/interventionModelDescription"] = f"{where} › Intervention Model"
     if v := values.get("Primary Study Purpose"):
-        design["primary_purpose"] = read_enum(display.primary_purpose, v[0], f"{where} › Primary Study Purpose")
+        design["primary_purpose"] = read_choice(display.primary_purpose, v[0])
         origins[f"{P}/designModule/designInfo/primaryPurpose"] = f"{where} › Primary Study Purpose"
     if v := values.get("Blinding Strategy"):
         design["masking"], design["who_masked"] = read_enum(display.masking, " ".join(v), f"{where} › Blinding Strategy")
@@ -274,7 +275,7 @@ def _interventions(section: Section | None, origins: dict) -> list[Intervention]
         interventions.append(
             Intervention(
                 name=name,
-                type=read_enum(display.intervention_type, kind, where),
+                type=read_choice(display.intervention_type, kind),
                 description=collapse("\n".join(block[first + 1:])) or None,
             )
         )
@@ -305,7 +306,7 @@ def _arms(section: Section | None, interventions: list[Intervention], origins: d
             if not pending:
                 raise RecordError("a 'Group Type' line with no arm label above it", "Study Groups")
             where = f"Study Groups › {pending[0]}"
-            arms.append(Arm(label=pending[0], type=read_enum(display.arm_type, group_type, where),
+            arms.append(Arm(label=pending[0], type=read_choice(display.arm_type, group_type),
                             description="\n".join(pending[1:]) or None))
             origins[f"{P}/armsInterventionsModule/armGroups/{len(arms) - 1}"] = where
             pending = []
@@ -314,7 +315,7 @@ def _arms(section: Section | None, interventions: list[Intervention], origins: d
         next_item = items[index + 1] if index + 1 < len(items) else ""
         kind = inline_value(next_item, "Intervention Type") if next_item.startswith("Intervention Type") else None
         if kind is not None and arms and not pending:
-            intervention_type = types.get(item) or read_enum(display.intervention_type, kind, f"Study Groups › {item}")
+            intervention_type = types.get(item) or read_choice(display.intervention_type, kind)
             arms[-1].intervention_names.append(Intervention(name=item, type=intervention_type).arm_reference)
             index += 2 + described.get(item, 1)
             continue
@@ -431,7 +432,7 @@ def _locations(section: Section | None, origins: dict) -> list[Location]:
         where = f"Locations › {facility}"
         locations.append(Location(
             facility=facility,
-            status=read_enum(lambda t: LocationStatus(t.upper()), status, where) if status else None,
+            status=read_choice(lambda t: LocationStatus(t.upper()), status) if status else None,
             **address,
         ))
         origins[f"{P}/contactsLocationsModule/locations/{len(locations) - 1}"] = where
@@ -475,7 +476,7 @@ def _references(section: Section, origins: dict) -> list[Reference]:
             kind = inline_value(item, "Reference Type")
             references.append(Reference(
                 citation=text or None,
-                type=read_enum(lambda t: ReferenceType(t.upper()), kind, "References › Reference Type") if kind else None,
+                type=read_choice(lambda t: ReferenceType(t.upper()), kind) if kind else None,
                 doi=doi_from_citation(text),
             ))
             origins[f"{P}/referencesModule/references/{len(references) - 1}"] = "References"

@@ -200,11 +200,12 @@ def age_range(text: str) -> tuple[Age | None, Age | None]:
 
 
 def count(text: str) -> int:
-    """The first whole number in ``170 participants``, ``55 estimated patients``, ``1,200``."""
-    match = re.search(r"\d[\d,]*", text)
+    """The first whole number in ``170 participants``, ``55 estimated patients``, ``1,200`` (a sign is kept:
+    a negative count is wrong, and validation, not reading, says so)."""
+    match = re.search(r"[-−]?\d[\d,]*", text)
     if not match:
         raise ValueError(f"no number in {text!r}")
-    return int(match.group(0).replace(",", ""))
+    return int(match.group(0).replace(",", "").replace("−", "-"))
 
 
 def iso_date(text: str) -> str:

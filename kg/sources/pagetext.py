@@ -47,6 +47,17 @@ def read_enum(parse: Callable[[str], T], text: str, where: str) -> T:
         raise RecordError(str(exc), where) from None
 
 
+def read_choice(parse: Callable[[str], T], text: str) -> T | str:
+    """An enumerated value: the v2 value when the text is known, else the text as written.
+
+    Unknown values are not reading errors: SHACL validation reports them with their place on the page.
+    """
+    try:
+        return parse(text)
+    except ValueError:
+        return text.strip()
+
+
 def labelled(items: list[str], labels: set[str]) -> dict[str, list[str]]:
     """Group lines under the label line that precedes them (``Recruitment Status`` / ``RECRUITING``)."""
     groups: dict[str, list[str]] = {}

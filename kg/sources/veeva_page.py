@@ -14,7 +14,7 @@ from kg.model import Arm, Contact, ContactRole, Design, Eligibility, Interventio
 from kg.model import NCT_ID_PATTERN
 from kg.sources import display
 from kg.sources.errors import RecordError
-from kg.sources.pagetext import Section, collapse, read_enum, split_list_items
+from kg.sources.pagetext import Section, collapse, read_choice, read_enum, split_list_items
 
 MARKER = "ClinicalTrials.Veeva"
 
@@ -93,7 +93,7 @@ def parse(text: str, source: Source) -> Trial:
     if s := sections.get("Status and phase"):
         items = s.items
         if items:
-            fields["overall_status"] = read_enum(display.overall_status, items[0], "Status and phase")
+            fields["overall_status"] = read_choice(display.overall_status, items[0])
             raw[f"{P}/statusModule/overallStatus"] = items[0]
             origins[f"{P}/statusModule/overallStatus"] = "Status and phase"
         if len(items) > 1:
@@ -110,12 +110,12 @@ def parse(text: str, source: Source) -> Trial:
             if not match:
                 raise RecordError(f"treatment {item!r} is not of the form 'Type: name'", "Treatments")
             interventions.append(Intervention(
-                type=read_enum(display.intervention_type, match.group(1), f"Treatments › {item}"),
+                type=read_choice(display.intervention_type, match.group(1)),
                 name=match.group(2).strip(),
             ))
         origins[f"{P}/armsInterventionsModule/interventions"] = "Treatments"
     if s := sections.get("Study type"):
-        fields["study_type"] = read_enum(display.study_type, s.items[0], "Study type")
+        fields["study_type"] = read_choice(display.study_type, s.items[0])
         origins[f"{P}/designModule/studyType"] = "Study type"
     if s := sections.get("About"):
         fields["brief_summary"] = s.text or None
@@ -132,7 +132,7 @@ def parse(text: str, source: Source) -> Trial:
 
     eligibility: dict = {}
     if s := sections.get("Sex"):
-        eligibility["sex"] = read_enum(display.sex, s.items[0], "Sex")
+        eligibility["sex"] = read_choice(display.sex, s.items[0])
         origins[f"{P}/eligibilityModule/sex"] = "Sex"
     if s := sections.get("Ages"):
         eligibility["minimum_age"], eligibility["maximum_age"] = read_enum(display.age_range, s.items[0], "Ages")
