@@ -27,6 +27,21 @@ from kg.vocabularies import expand
 from kg.settings import Settings
 from kg.sources import RecordFailure, read_records
 from kg.store import StoreError, live_store_path, new_build_dir, swap_in
+from kg.validate import ValidationReport, render, validate_ontology, validate_trials
+
+
+def reports_dir(settings: Settings) -> Path:
+    return settings.store_dir.parent / "reports"
+
+
+def write_reports(report: ValidationReport, settings: Settings) -> None:
+    """The last build's validation report, as JSON and HTML, written whole then renamed into place."""
+    folder = reports_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    for fmt, name in (("json", "last-build.json"), ("html", "last-build.html"), ("ttl", "last-build.ttl")):
+        tmp = folder / f".{name}.tmp"
+        tmp.write_text(render(report, fmt, settings.base_iri), encoding="utf-8")
+        tmp.replace(folder / name)
 
 
 class BuildError(RuntimeError):
@@ -42,6 +57,8 @@ class BuildReport:
     links: Counter = field(default_factory=Counter)
     linksets: dict[str, int] = field(default_factory=dict)
     triples: int = 0
+    validation: ValidationReport | None = None
+    rejected: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -68,6 +85,8 @@ def build(
     paths: Iterable[str | Path] | None = None,
     *,
     update: bool = False,
+    allow_invalid: bool = False,
+    validate: bool = True,
     progress: Callable[[Iterable], Iterable] | None = None,
     build_time: datetime | None = None,
 ) -> BuildReport:
@@ -86,6 +105,7 @@ def build(
         store = Store(str(target))
         trial_quads: list[Quad] = []
         seen: dict[str, str] = {}
+        pairs = []
         for record in records:
             if isinstance(record, RecordFailure):
                 report.failures.append(record)
@@ -102,14 +122,24 @@ def build(
             except ValueError as exc:  # e.g. a value no IRI can hold; the other records still load
                 report.failures.append(RecordFailure(where, f"cannot map {record.nct_id}: {exc}"))
                 continue
-            if update:
-                store.remove_graph(mapped.graph) if store.contains_named_graph(mapped.graph) else None
+            pairs.append((record, mapped))
+        if validate:
+            report.validation = validate_trials(pairs, mapper, settings)
+            report.validation.rows = validate_ontology(settings) + report.validation.rows
+            report.rejected = sorted(report.validation.violating_trials()) if not allow_invalid else []
+            write_reports(report.validation, settings)
+        for record, mapped in pairs:
+            if mapped.nct_id in report.rejected:
+                continue  # a record with violations stays out of the served graph (see the report)
+            if update and store.contains_named_graph(mapped.graph):
+                store.remove_graph(mapped.graph)
             trial_quads.extend(mapped.quads)
             report.trials.append(mapped.nct_id)
             report.unresolved.extend(mapped.unresolved)
             report.links.update(mapped.links)
         if not report.trials and not update:
-            raise BuildError("no record could be read: the store being served is left as it was")
+            why = "no record passed validation" if report.rejected else "no record could be read"
+            raise BuildError(f"{why}: the store being served is left as it was")
         system = Minter(settings.base_iri)
         for name in ("ontology", "concepts", "dataset"):
             if store.contains_named_graph(system.system_graph(name)):

@@ -51,19 +51,25 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     if args.store:
         settings = settings.model_copy(update={"store_dir": Path(args.store)})
     progress = (lambda records: tqdm(records, desc="records", unit=" rec", file=sys.stderr)) if not args.quiet else None
-    report = build(settings, args.paths or None, update=args.update, progress=progress)
+    report = build(settings, args.paths or None, update=args.update, allow_invalid=args.allow_invalid, progress=progress)
     for failure in report.failures:
         print(f"ERROR {failure}", file=sys.stderr)
     print(f"store: {settings.store_dir} -> {report.store_path}")
     print(f"trials: {len(report.trials)} loaded, {len(report.failures)} records failed; triples: {report.triples}")
     print("links: " + ", ".join(f"{kind} {n}" for kind, n in sorted(report.links.items())))
+    if report.validation is not None:
+        counts = report.validation.counts_by_severity()
+        print(f"validation: {counts.get('Violation', 0)} violations, {counts.get('Warning', 0)} warnings, "
+              f"{counts.get('Info', 0)} infos (report: {settings.store_dir.parent / 'reports' / 'last-build.html'})")
+    for nct in report.rejected:
+        print(f"REJECTED {nct}: violations keep it out of the served graph (use --allow-invalid to load it)", file=sys.stderr)
     if report.unresolved:
         print(f"unresolved strings ({len(report.unresolved)}), kept in the graph as labels:")
         for item in report.unresolved:
             print(f"  {item.nct_id}  {item.kind:<12} {item.text}")
     else:
         print("unresolved strings: none")
-    return EXIT_FAILED if report.failures else EXIT_OK
+    return EXIT_FAILED if report.failures or report.rejected else EXIT_OK
 
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
@@ -98,7 +104,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.model_copy(update={"store_dir": Path(args.store)})
     if live_store_path(settings.store_dir) is None:
         print(f"no store at {settings.store_dir}: building it from {settings.data_dir}", file=sys.stderr)
-        build_args = argparse.Namespace(paths=[], store=None, update=False, quiet=True)
+        build_args = argparse.Namespace(paths=[], store=None, update=False, quiet=True, allow_invalid=False)
         if _build(build_args, settings) == EXIT_ERROR:
             return EXIT_ERROR
     print(f"serving {settings.store_dir} at http://{args.host}:{args.port}/ (SPARQL: /sparql)", file=sys.stderr)
@@ -142,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--update", action="store_true",
                        help="start from the live store and replace only the graphs of the records given")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument("--allow-invalid", action="store_true",
+                       help="load records with SHACL violations too (they are still reported)")
     build.set_defaults(run=_build)
 
     export = verbs.add_parser("export", help="write a dump of the store")
