@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from kg import __version__
 from kg.settings import Settings
-from service import pages, sparql
+from service import pages, sparql, validation
 from service.state import ServiceState
 
 
@@ -34,5 +34,6 @@ def create_app(settings: Settings | None = None, workers: int = 2) -> FastAPI:
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"], allow_headers=["*"],
                        expose_headers=["X-Result-Limit", "X-Result-Truncated"])
     app.include_router(sparql.router)
+    app.include_router(validation.router)
     app.include_router(pages.router)
     return app

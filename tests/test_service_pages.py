@@ -71,3 +71,28 @@ def test_home_page_and_void(server):
     void = httpx.get(server + "/.well-known/void", headers={"Accept": "text/turtle"})
     graph = rdflib.Graph().parse(data=void.content, format="turtle")
     assert (None, rdflib.RDF.type, rdflib.URIRef("http://rdfs.org/ns/void#Dataset")) in graph
+
+
+def test_post_validate_a_raw_page_and_turtle(server):
+    """POST /validate takes a raw record page or Turtle and answers with a report in the negotiated format."""
+    from conftest import DATA, SAMPLE_FILES
+
+    page = (DATA / SAMPLE_FILES["NCT06281886"]).read_text(encoding="utf-8").replace("170 participants", "-5 participants")
+    response = httpx.post(server + "/validate", content=page.encode(), headers={"Content-Type": "text/plain",
+                                                                                   "Accept": "application/json"})
+    report = response.json()
+    assert response.status_code == 200 and report["conforms"] is False
+    assert [r["shape"].rsplit("/", 1)[-1] for r in report["results"] if r["severity"] == "Violation"] == ["Trial-enrollment"]
+    turtle = '@prefix ctkg: <http://localhost:8000/ontology/> . <http://localhost:8000/trial/X> a ctkg:Trial ; ctkg:nctId "NCT1" .'
+    html_report = httpx.post(server + "/validate", content=turtle.encode(),
+                             headers={"Content-Type": "text/turtle", "Accept": "text/html"})
+    assert html_report.headers["content-type"].startswith("text/html") and "Does not conform" in html_report.text
+    bad = httpx.post(server + "/validate", content=b"@prefix broken", headers={"Content-Type": "text/turtle"})
+    assert bad.status_code == 400
+
+
+def test_last_build_report_is_served(server):
+    """GET /validate/report serves the last build's report (JSON and HTML)."""
+    response = httpx.get(server + "/validate/report", headers={"Accept": "application/json"})
+    assert response.status_code == 200 and response.json()["conforms"] is True
+    assert "Validation report" in httpx.get(server + "/validate/report", headers={"Accept": "text/html"}).text
