@@ -9,6 +9,7 @@ against the ontology itself.
 from __future__ import annotations
 
 import html
+import re
 import json
 import os
 from collections import Counter
@@ -116,6 +117,78 @@ def shapes_graph(shapes_dir: Path, base: str, level: str = "data") -> rdflib.Gra
     return graph
 
 
+@dataclass(frozen=True)
+class SparqlRule:
+    """A SHACL-SPARQL constraint, run by Oxigraph over a whole batch instead of once per focus node."""
+
+    constraint: str
+    target_class: str
+    severity: str
+    message: str
+    query: str
+
+
+@lru_cache(maxsize=8)
+def sparql_rules(shapes_dir: Path, base: str) -> tuple[SparqlRule, ...]:
+    graph = shapes_graph(shapes_dir, base, "data")
+    rules = []
+    for shape, constraint in graph.subject_objects(SH.sparql):
+        target = graph.value(shape, SH.targetClass)
+        severity = graph.value(shape, SH.severity) or SH.Violation
+        select = str(graph.value(constraint, SH.select))
+        # $this pre-bound to each focus node = joined with the shape's targets (instances of the class).
+        where = select.index("{", select.index("WHERE"))
+        query = (select[:where + 1].replace("$this", "?this") +
+                 f" ?this a/<http://www.w3.org/2000/01/rdf-schema#subClassOf>* <{target}> . " +
+                 select[where + 1:].replace("$this", "?this"))
+        rules.append(SparqlRule(str(constraint), str(target), str(severity).rsplit("#", 1)[-1],
+                                str(graph.value(constraint, SH.message)), query))
+    return tuple(sorted(rules, key=lambda r: r.constraint))
+
+
+@lru_cache(maxsize=8)
+def core_shapes_graph(shapes_dir: Path, base: str) -> rdflib.Graph:
+    """The data shapes without their SPARQL constraints (those run through ``sparql_rules``)."""
+    graph = rdflib.Graph()
+    graph += shapes_graph(shapes_dir, base, "data")
+    for shape, constraint in list(graph.subject_objects(SH.sparql)):
+        graph.remove((shape, SH.sparql, constraint))
+    return graph
+
+
+def run_sparql_rules(quads, settings: Settings) -> list[ResultRow]:
+    """Every SPARQL rule over the data (plus the ontology, so targets include subclass instances)."""
+    store = pyoxigraph.Store()
+    store.extend(pyoxigraph.Quad(q.subject, q.predicate, q.object) for q in quads)
+    store.extend(pyoxigraph.Quad(t.subject, t.predicate, t.object) for t in _ontology_triples(settings))
+    return [_rule_row(rule, solution)
+            for rule in sparql_rules(settings.shapes_dir, settings.base_iri)
+            for solution in store.query(rule.query)]
+
+
+def _rule_row(rule: SparqlRule, solution) -> ResultRow:
+    def get(name):
+        try:
+            term = solution[name]
+        except (KeyError, IndexError):
+            return None
+        return None if term is None else term.value
+
+    message = re.sub(r"\{[?$](\w+)\}", lambda m: get(m.group(1)) or "", rule.message)
+    return ResultRow(trial=None, focus=get("this") or "", path=get("path"), value=get("value"), severity=rule.severity,
+                     message=message, shape=rule.constraint, constraint="SPARQLConstraintComponent")
+
+
+@lru_cache(maxsize=4)
+def _ontology_triples_cached(ontology_dir: Path, base: str) -> tuple:
+    data = ontology_graph(ontology_dir, base).serialize(format="nt").encode("utf-8")
+    return tuple(pyoxigraph.parse(data, format=pyoxigraph.RdfFormat.N_TRIPLES))
+
+
+def _ontology_triples(settings: Settings) -> tuple:
+    return _ontology_triples_cached(settings.ontology_dir, settings.base_iri)
+
+
 @lru_cache(maxsize=4)
 def ontology_graph(ontology_dir: Path, base: str) -> rdflib.Graph:
     return _parse_with_base(sorted(Path(ontology_dir).glob("*.ttl")), base)
@@ -146,12 +219,20 @@ def _rows(results: rdflib.Graph, trial: str | None) -> list[ResultRow]:
 
 
 def validate_graph(data: rdflib.Graph, settings: Settings, trial: str | None = None) -> list[ResultRow]:
+    """SHACL core constraints by pyshacl; the SHACL-SPARQL constraints by Oxigraph over the same data
+    (pyshacl re-parses a SPARQL constraint for every focus node, which made it 80% of the time)."""
     _, results, _ = shacl_validate(
-        data, shacl_graph=shapes_graph(settings.shapes_dir, settings.base_iri, "data"),
+        data, shacl_graph=core_shapes_graph(settings.shapes_dir, settings.base_iri),
         ont_graph=ontology_graph(settings.ontology_dir, settings.base_iri),
         inference="none", allow_warnings=True, allow_infos=True,
     )
-    return _rows(results, trial)
+    rows = _rows(results, trial)
+    nt = data.serialize(format="nt").encode("utf-8")
+    quads = [pyoxigraph.Quad(t.subject, t.predicate, t.object) for t in pyoxigraph.parse(nt, format=pyoxigraph.RdfFormat.N_TRIPLES)]
+    for row in run_sparql_rules(quads, settings):
+        row.trial = trial
+        rows.append(row)
+    return rows
 
 
 def validate_ontology(settings: Settings) -> list[ResultRow]:
@@ -209,30 +290,54 @@ def trial_data(mapped, concept_quads_by_subject: dict) -> rdflib.Graph:
     return _quads_to_graph(quads)
 
 
-def _validate_one(args):
-    settings, trial, mapped, concepts = args
-    rows = validate_graph(trial_data(mapped, concepts), settings, trial.nct_id)
+BATCH = 25  # trials per pyshacl call (measured: 10 -> 10.0, 25 -> 12.1, 100 -> 9.4 trials/s on 200 trials)
+
+
+def _trial_of(focus: str, base: str) -> str | None:
+    prefix = f"{base}/trial/"
+    return focus[len(prefix):].split("/", 1)[0] if focus.startswith(prefix) else None
+
+
+def _validate_batch(args):
+    """Validate a batch of trials in one pyshacl call; shapes act per focus node, so results split by trial."""
+    settings, batch, concepts = args
+    data = rdflib.Graph()
+    for _, mapped in batch:
+        data += trial_data(mapped, concepts)
+    trials = {trial.nct_id: trial for trial, _ in batch}
+    rows = validate_graph(data, settings)
     for row in rows:
-        locate(row, trial, settings.base_iri)
-    return trial.nct_id, rows
+        row.trial = _trial_of(row.focus, settings.base_iri)
+        if row.trial in trials:
+            locate(row, trials[row.trial], settings.base_iri)
+    return [t.nct_id for t, _ in batch], rows
 
 
 def validate_trials(pairs, mapper, settings: Settings, workers: int | None = None) -> ValidationReport:
-    """Validate (trial, mapped) pairs; in parallel processes when there are many."""
+    """Validate (trial, mapped) pairs in batches, in parallel processes when there are several batches.
+
+    Concepts (drugs, conditions) shared by trials of different batches are reported once.
+    """
     concepts: dict = {}
     for quad in mapper.concept_quads():
         concepts.setdefault(quad.subject, []).append(quad)
-    report = ValidationReport()
-    jobs = [(settings, trial, mapped, concepts) for trial, mapped in pairs]
+    pairs = list(pairs)
+    batches = [(settings, pairs[i:i + BATCH], concepts) for i in range(0, len(pairs), BATCH)]
     workers = workers or min(os.cpu_count() or 1, 8)
-    if len(jobs) < 50 or workers == 1:
-        outcomes = map(_validate_one, jobs)
+    if len(batches) < 2 or workers == 1:
+        outcomes = map(_validate_batch, batches)
     else:
         pool = ProcessPoolExecutor(max_workers=workers)
-        outcomes = pool.map(_validate_one, jobs, chunksize=16)
-    for nct, rows in outcomes:
-        report.trials.append(nct)
-        report.rows.extend(rows)
+        outcomes = pool.map(_validate_batch, batches)
+    report = ValidationReport()
+    seen = set()
+    for trials, rows in outcomes:
+        report.trials.extend(trials)
+        for row in rows:
+            key = (row.focus, row.path, row.shape, row.message, row.value)
+            if key not in seen:
+                seen.add(key)
+                report.rows.append(row)
     report.rows.sort(key=lambda r: (r.trial or "", r.focus, SEVERITY_ORDER.get(r.severity, 9), r.path or ""))
     return report
 
