@@ -102,3 +102,26 @@ def test_a_doi_with_iri_forbidden_characters_does_not_break_the_build(tmp_path):
     path.write_text(json.dumps(study), encoding="utf-8")
     report = build(Settings(store_dir=tmp_path / "store"), [path])
     assert report.trials == ["NCT01234568"] and not report.failures
+
+
+def test_trialfinder_sponsor_with_periods_is_read_whole():
+    """'sponsored by M.D. Anderson Cancer Center.' keeps the whole name."""
+    from kg.sources import read_bytes
+
+    page = (DATA / SAMPLE_FILES["NCT07581821"]).read_text(encoding="utf-8").replace(
+        "sponsored by Ming-Yuan Chen.", "sponsored by M.D. Anderson Cancer Center.")
+    (trial,) = read_bytes(page.encode("utf-8"), "page.txt")
+    assert trial.lead_sponsor.name == "M.D. Anderson Cancer Center"
+
+
+def test_veeva_arm_without_treatments_does_not_swallow_the_next_arm():
+    """A 'No Intervention' group with only a description is followed by the next arm, both read."""
+    from kg.sources import read_bytes
+
+    page = (DATA / SAMPLE_FILES["NCT07325539"]).read_text(encoding="utf-8").replace(
+        "55 participants in 1 patient group\n\n",
+        "55 participants in 2 patient groups\n\nObservation\nNo Intervention group\nDescription:\nFollow-up only.\n")
+    (trial,) = read_bytes(page.encode("utf-8"), "page.txt")
+    assert [(a.label, str(a.type)) for a in trial.arms] == [
+        ("Observation", "NO_INTERVENTION"), ("LDRT + Toripalimab + GP chemotherapy", "EXPERIMENTAL")]
+    assert trial.arms[0].description == "Follow-up only."

@@ -94,7 +94,10 @@ def parse(text: str, source: Source) -> Trial:
         raise RecordError("the page names no NCT id", "summary sentence")
     fields["nct_id"] = nct.group(1)
     origins[f"{P}/identificationModule/nctId"] = "summary sentence"
-    studying = re.search(r" studying (.+?), sponsored by (.+?)\.(?:\s|$)", blurb)
+    # The sentence after it starts with the status ("... by M.D. Anderson Cancer Center. RECRUITING as of"),
+    # so the sponsor runs to the last period before that, not to the first ". " (M.D., Co., Ltd.).
+    studying = re.search(r" studying (.+?), sponsored by (.+?)\.(?=\s+[A-Z_]+ as of\b|\s*$)", blurb) or \
+        re.search(r" studying (.+?), sponsored by (.+?)\.(?:\s|$)", blurb)
     if studying:
         fields["conditions"] = [studying.group(1).strip()]
         fields["lead_sponsor"] = Organization(name=studying.group(2).strip())

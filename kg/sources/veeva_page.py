@@ -205,6 +205,17 @@ def _agency_class(text: str):
     raise ValueError(f"unknown funder type {text!r}")
 
 
+def _starts_arm(items: list[str], index: int) -> bool:
+    """A line followed by an arm type ("No Intervention group") starts the next arm."""
+    if index + 1 >= len(items):
+        return False
+    try:
+        display.arm_type(items[index + 1])
+    except ValueError:
+        return False
+    return True
+
+
 def _arms(items: list[str], interventions: list[Intervention], origins: dict) -> list[Arm]:
     """``N participants in K patient groups`` then per group: label, type, ``Description:``, text, ``Treatment:``, lines."""
     arms: list[Arm] = []
@@ -234,7 +245,7 @@ def _arms(items: list[str], interventions: list[Intervention], origins: dict) ->
                 mode = "treatment"
             elif mode == "treatment" and TREATMENT.match(line):
                 names.append(by_reference.get(line.lower(), line))
-            elif mode == "description":
+            elif mode == "description" and not _starts_arm(items, index):
                 description.append(line)
             else:
                 break
