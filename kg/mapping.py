@@ -19,7 +19,7 @@ from kg import __version__
 from kg.concepts import Concept, ConceptTables
 from kg.mint import Minter, slug
 from kg.model import Age, DateStruct, Location, Organization, Trial
-from kg.namespaces import DCTERMS, PROV, QUDT_UNIT, RDFS, SCHEMA, SKOS, XSD, LABEL, TYPE, iri, ontology_namespace
+from kg.namespaces import DCTERMS, PROV, QUDT_UNIT, SCHEMA, SKOS, XSD, LABEL, TYPE, iri, ontology_namespace
 from kg.resolve import Match, Resolver, looks_like_person
 from kg.vocabularies import VOCABULARIES, expand
 

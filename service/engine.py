@@ -8,6 +8,7 @@ the worker, so only bytes cross the process boundary.
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing as mp
 import queue
 import re
@@ -67,6 +68,12 @@ def check_no_service(query: str) -> None:
         raise QueryRefused("SERVICE is not allowed on this endpoint: it would make the server fetch another URL")
 
 
+def _take(items, limit: int) -> tuple[list, bool]:
+    """The first ``limit`` items, and whether there were more."""
+    taken = list(itertools.islice(items, limit + 1))
+    return taken[:limit], len(taken) > limit
+
+
 def _worker(connection, store_path: str) -> None:
     from pyoxigraph import DefaultGraph, NamedNode, QueryBoolean, QuerySolutions, RdfFormat, Store, serialize
 
@@ -92,23 +99,11 @@ def _worker(connection, store_path: str) -> None:
                                 results.MEDIA_TYPES[job.select_format], False, 1)
             elif isinstance(result, QuerySolutions):
                 variables = [v.value for v in result.variables]
-                rows = []
-                truncated = False
-                for solution in result:
-                    if len(rows) == job.limit:
-                        truncated = True
-                        break
-                    rows.append([solution[v] for v in variables])
+                rows, truncated = _take(([solution[v] for v in variables] for solution in result), job.limit)
                 answer = Answer("select", results.select(variables, rows, job.select_format),
                                 results.MEDIA_TYPES[job.select_format], truncated, len(rows))
             else:
-                triples = []
-                truncated = False
-                for triple in result:
-                    if len(triples) == job.limit:
-                        truncated = True
-                        break
-                    triples.append(triple)
+                triples, truncated = _take(result, job.limit)
                 fmt = graph_formats[job.graph_format]
                 answer = Answer("graph", serialize(triples, format=fmt), fmt.media_type, truncated, len(triples))
             connection.send(("ok", answer))

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import httpx
 import pytest
 
 from kg.settings import Settings
@@ -80,3 +86,35 @@ def ask(store, built):
 
 def pytest_addoption(parser):
     parser.addoption("--update-snapshots", action="store_true", help="rewrite tests/snapshots from the current build")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server(built):
+    """`kg serve` on a free loopback port over the session's built store; 3 s query limit for the timeout test."""
+    settings, _ = built
+    port = _free_port()
+    env = dict(os.environ, CTKG_QUERY_TIMEOUT_S="3", CTKG_RESULT_LIMIT="1000")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kg.cli", "serve", "--port", str(port), "--store", str(settings.store_dir)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            if httpx.get(url + "/sparql", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("server did not start: " + process.stdout.read().decode())
+    yield url
+    process.terminate()
+    process.wait(timeout=10)

@@ -12,7 +12,6 @@ from kg.build import BuildError, build
 from kg.concepts import load_concepts
 from kg.resolve import Resolver
 from kg.settings import Settings
-from kg.sources import read_records
 from kg.sources.ctgov_json import split_criteria, study_to_trial
 from kg.sources.pagetext import peel_keywords
 from kg.store import live_store_path, open_read_only

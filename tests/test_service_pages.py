@@ -9,8 +9,6 @@ import pytest
 import rdflib
 from rdflib.compare import isomorphic
 
-from test_service_sparql import server  # noqa: F401 - the running server fixture
-
 BASE = "http://localhost:8000"
 IRIS = ["/trial/NCT06281886", "/trial/NCT06281886/arm/1", "/trial/NCT06281886/intervention/4", "/drug/toripalimab",
         "/condition/nasopharyngeal-carcinoma", "/organization/sun-yat-sen-university", "/place/guangzhou",

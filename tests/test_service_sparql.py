@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 
@@ -17,38 +13,6 @@ import rdflib
 PREFIX = "PREFIX ctkg: <http://localhost:8000/ontology/>\n"
 TRIALS = ["NCT05173246", "NCT06281886", "NCT07248696", "NCT07325539", "NCT07581821"]
 LIST_TRIALS = PREFIX + "SELECT ?nct { ?t ctkg:nctId ?nct } ORDER BY ?nct"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(built):
-    """`kg serve` on a free loopback port over the session's built store; 3 s query limit for the timeout test."""
-    settings, _ = built
-    port = _free_port()
-    env = dict(os.environ, CTKG_QUERY_TIMEOUT_S="3", CTKG_RESULT_LIMIT="1000")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "kg.cli", "serve", "--port", str(port), "--store", str(settings.store_dir)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if httpx.get(url + "/sparql", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("server did not start: " + process.stdout.read().decode())
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
 
 
 def _ncts_from_json(body: dict) -> list[str]:

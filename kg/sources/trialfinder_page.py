@@ -24,7 +24,7 @@ from kg.model import (
 )
 from kg.sources import display
 from kg.sources.errors import RecordError
-from kg.sources.pagetext import Section, read_choice, read_enum, split_address, split_inline_numbered
+from kg.sources.pagetext import Section, read_enum, split_address, split_inline_numbered
 
 MARKER = "TrialFinderData"
 HEADINGS = (
