@@ -1,0 +1,226 @@
+"""The library of named queries: `queries/*.rq`, each with a `#+` YAML header.
+
+A header says what the query answers and which parameters it takes::
+
+    #+ name: trials-by-drug
+    #+ summary: Trials that give a drug, by any of its names
+    #+ params:
+    #+   - {name: drug_name, type: string, default: toripalimab, example: JS001}
+    #+ columns: [drug_name, drug, nct, title]
+
+Parameters are typed and validated here, then bound by the engine (Oxigraph `substitutions`):
+a value is never pasted into the query text, so a parameter carrying SPARQL stays a plain value.
+Oxigraph only binds variables the query projects, so every parameter is also a result column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, Literal as TypingLiteral
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pyoxigraph import Literal, NamedNode
+
+from kg.namespaces import XSD, prefixes
+
+ParamType = TypingLiteral["string", "integer", "decimal", "boolean", "date", "iri", "nct", "enum"]
+NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+NCT = re.compile(r"^NCT\d{8}$")
+# An absolute IRI with nothing that could end the term or the query: no spaces, quotes or angle brackets.
+IRI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s<>\"{}|\\^`]+$")
+
+
+class QueryError(ValueError):
+    """A named query that cannot be loaded, or parameters that cannot be bound; says which and why."""
+
+
+class Param(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]*$")
+    type: ParamType
+    description: str = ""
+    default: Any = None
+    example: Any = None
+    values: list[str] | None = None  # the allowed values of an enum
+
+    @model_validator(mode="after")
+    def _enum_has_values(self) -> "Param":
+        if self.type == "enum" and not self.values:
+            raise ValueError(f"parameter {self.name!r} is an enum without `values`")
+        return self
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+class NamedQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    summary: str
+    description: str = ""
+    params: list[Param] = []
+    columns: list[str]
+    text: str = ""
+    path: Path | None = None
+
+    def param(self, name: str) -> Param | None:
+        return next((p for p in self.params if p.name == name), None)
+
+
+def parse_header(text: str, where: str) -> dict:
+    lines = []
+    for line in text.splitlines():
+        if not line.startswith("#+"):
+            break
+        lines.append(line[3:] if line.startswith("#+ ") else line[2:])
+    if not lines:
+        raise QueryError(f"{where}: no `#+` header at the top of the file")
+    try:
+        header = yaml.safe_load("\n".join(lines))
+    except yaml.YAMLError as exc:
+        raise QueryError(f"{where}: the `#+` header is not valid YAML: {exc}") from None
+    if not isinstance(header, dict):
+        raise QueryError(f"{where}: the `#+` header must be a YAML mapping")
+    return header
+
+
+def load_query(path: Path) -> NamedQuery:
+    text = path.read_text(encoding="utf-8")
+    header = parse_header(text, str(path))
+    try:
+        query = NamedQuery(**header, text=text, path=path)
+    except Exception as exc:  # pydantic's message names the field
+        raise QueryError(f"{path}: bad header: {exc}") from None
+    if query.name != path.stem or not NAME.match(query.name):
+        raise QueryError(f"{path}: the header's name {query.name!r} must equal the file name {path.stem!r} "
+                         "(lower case, digits and hyphens)")
+    for param in query.params:
+        if param.name not in query.columns:
+            raise QueryError(f"{path}: parameter {param.name!r} must be projected and listed in `columns` "
+                             "(the engine binds only projected variables)")
+        for value in (param.default, param.example):
+            if value is not None and value != "today":
+                bind_value(query, param, str(value))  # a header's own default must be valid
+    return query
+
+
+def load_library(folder: Path) -> dict[str, NamedQuery]:
+    """Every `*.rq` in the folder by name; one bad file fails the load with its path in the message."""
+    queries = {}
+    for path in sorted(folder.glob("*.rq")):
+        query = load_query(path)
+        queries[query.name] = query
+    return queries
+
+
+def bind_value(query: NamedQuery, param: Param, raw: str):
+    """One raw parameter value as an RDF term of the parameter's type, or a QueryError saying why not."""
+    def fail(problem: str) -> QueryError:
+        return QueryError(f"query {query.name!r}, parameter {param.name!r}: {problem} (got {raw!r})")
+
+    if param.type == "string":
+        if len(raw) > 500:
+            raise fail("longer than 500 characters")
+        return Literal(raw)
+    if param.type == "integer":
+        if not re.fullmatch(r"[+-]?\d{1,18}", raw.strip()):
+            raise fail("not an integer")
+        return Literal(str(int(raw)), datatype=NamedNode(XSD + "integer"))
+    if param.type == "decimal":
+        try:
+            value = Decimal(raw.strip())
+        except InvalidOperation:
+            raise fail("not a decimal number") from None
+        if not value.is_finite():
+            raise fail("not a finite number")
+        return Literal(str(value), datatype=NamedNode(XSD + "decimal"))
+    if param.type == "boolean":
+        if raw.strip().lower() not in ("true", "false"):
+            raise fail("not true or false")
+        return Literal(raw.strip().lower(), datatype=NamedNode(XSD + "boolean"))
+    if param.type == "date":
+        value = dt.date.today().isoformat() if raw == "today" else raw.strip()
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise fail("not a date as YYYY-MM-DD") from None
+        return Literal(value, datatype=NamedNode(XSD + "date"))
+    if param.type == "nct":
+        value = raw.strip().upper()
+        if not NCT.match(value):
+            raise fail("not an NCT number (NCT followed by 8 digits)")
+        return Literal(value)
+    if param.type == "enum":
+        if raw not in param.values:
+            raise fail("not one of " + ", ".join(param.values))
+        return Literal(raw)
+    if param.type == "iri":
+        return NamedNode(_expand(raw.strip(), fail))
+    raise fail(f"unknown parameter type {param.type}")
+
+
+def _expand(value: str, fail) -> str:
+    """A full IRI, or a CURIE with one of the graph's prefixes (ctkg:PD1Inhibitor)."""
+    if value.startswith("<") and value.endswith(">"):
+        value = value[1:-1]
+    prefix, _, local = value.partition(":")
+    known = prefixes(_base())
+    if prefix in known and not local.startswith("//"):
+        value = known[prefix] + local
+    if not IRI.match(value) or not value.split(":", 1)[0].lower() in ("http", "https", "urn"):
+        raise fail("not an http(s) IRI or a CURIE with a known prefix (" + ", ".join(sorted(known)) + ")")
+    return value
+
+
+def _base() -> str:
+    from kg.settings import Settings
+
+    return Settings().base_iri
+
+
+def bind(query: NamedQuery, raw: dict[str, str]) -> dict[str, Any]:
+    """All the query's parameters as terms: given values, else defaults; unknown names are refused."""
+    unknown = sorted(set(raw) - {p.name for p in query.params})
+    if unknown:
+        known = ", ".join(p.name for p in query.params) or "none"
+        raise QueryError(f"query {query.name!r} has no parameter {', '.join(map(repr, unknown))} (parameters: {known})")
+    bound = {}
+    for param in query.params:
+        value = raw.get(param.name)
+        if value is None:
+            if param.required:
+                raise QueryError(f"query {query.name!r}: parameter {param.name!r} is required")
+            value = str(param.default).lower() if isinstance(param.default, bool) else str(param.default)
+        bound[param.name] = bind_value(query, param, value)
+    return bound
+
+
+@dataclass
+class Table:
+    columns: list[str]
+    rows: list[list[Any]]  # pyoxigraph terms or None
+    truncated: bool = False
+
+
+def run(store, query: NamedQuery, raw: dict[str, str], base_iri: str, limit: int | None = None) -> Table:
+    """Run a named query in process over the union of the graphs (the CLI and the tests use this)."""
+    from pyoxigraph import Variable
+
+    substitutions = {Variable(name): term for name, term in bind(query, raw).items()}
+    solutions = store.query(query.text, base_iri=base_iri + "/", use_default_graph_as_union=True,
+                            substitutions=substitutions)
+    columns = [v.value for v in solutions.variables]
+    rows = []
+    for solution in solutions:
+        if limit is not None and len(rows) >= limit:
+            return Table(columns, rows, truncated=True)
+        rows.append([solution[c] for c in columns])
+    return Table(columns, rows)
