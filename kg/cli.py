@@ -43,6 +43,55 @@ def _ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILED if failures else EXIT_OK
 
 
+def _fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from functools import partial
+
+    from tqdm import tqdm
+
+    from kg.fetch import FetchError, Query, fetch, normalise_nct_id
+
+    query = Query(condition=args.condition, intervention=args.intervention, sponsor=args.sponsor)
+    problem = None
+    if not (args.ids or query or args.bulk):
+        problem = "give NCT ids, a query (--condition, --intervention, --sponsor) or --bulk"
+    elif args.bulk and (args.ids or query):
+        problem = "--bulk downloads every study: give it without NCT ids or a query"
+    elif args.rate <= 0:
+        problem = f"--rate must be more than 0 requests a second (got {args.rate:g})"
+    try:
+        ids = [normalise_nct_id(text) for text in args.ids]
+    except ValueError as exc:
+        problem = problem or str(exc)
+    if problem:
+        print(f"usage error: {problem}", file=sys.stderr)
+        return EXIT_ERROR
+    out = Path(args.out) if args.out else settings.store_dir.parent / "fetched"
+    make_bar = None if args.quiet else partial(tqdm, file=sys.stderr, leave=False)
+    try:
+        report = fetch(settings, out, ids=ids, query=query or None, bulk=args.bulk, page_size=args.page_size,
+                       max_studies=args.max_studies, rate_per_s=args.rate, backoff_s=args.backoff,
+                       make_bar=make_bar)
+    except ValueError as exc:
+        print(f"usage error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except FetchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    for retry in report.retries:
+        print(f"RETRY {retry.url}: {retry.reason}; waited {retry.wait_s:g} s", file=sys.stderr)
+    for failure in report.failures:
+        print(f"ERROR {failure}", file=sys.stderr)
+    if ids or query:
+        print(f"{out}: {len(report.written)} studies written, {len(report.skipped)} already there, "
+              f"{len(report.failures)} failed")
+    if report.bulk_file:
+        print(f"bulk download: {report.bulk_file}")
+    if query and report.query_complete is False and not report.failures:
+        print("the query has more studies than --max-studies; a run with a larger limit continues from here")
+    print(f"build the graph from them with: kg build {out}")
+    return EXIT_FAILED if report.failures else EXIT_OK
+
+
 def _build(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
@@ -132,6 +181,67 @@ def _validate(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK if report.conforms else EXIT_FAILED
 
 
+def _query(args: argparse.Namespace, settings: Settings) -> int:
+    from kg.queries import QueryError, load_library, run
+    from kg.store import open_read_only
+
+    library = load_library(settings.queries_dir)
+    if args.list or not args.name:
+        for query in library.values():
+            params = " ".join(f"--param {p.name}={p.example if p.example is not None else p.default}"
+                              for p in query.params)
+            print(f"{query.name:<30} {query.summary}" + (f"\n{'':<30}   e.g. {params}" if params else ""))
+        print(f"{len(library)} named queries in {settings.queries_dir}")
+        return EXIT_OK
+    if args.name not in library:
+        print(f"error: no named query {args.name!r}; `kg query --list` lists them", file=sys.stderr)
+        return EXIT_ERROR
+    raw = {}
+    for item in args.param or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            print(f"error: --param {item!r} is not NAME=VALUE", file=sys.stderr)
+            return EXIT_ERROR
+        raw[key.strip()] = value
+    store = open_read_only(Path(args.store) if args.store else settings.store_dir)
+    try:
+        table = run(store, library[args.name], raw, settings.base_iri)
+    except QueryError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    sys.stdout.write(format_table(table, args.format, settings.base_iri))
+    return EXIT_OK
+
+
+def format_table(table, fmt: str, base_iri: str) -> str:
+    """A named query's answer as an aligned text table, or in a SPARQL results format."""
+    if fmt != "table":
+        from service import results
+
+        return results.select(table.columns, table.rows, fmt).decode("utf-8")
+    from kg.namespaces import prefixes
+
+    known = sorted(prefixes(base_iri).items(), key=lambda item: -len(item[1]))
+
+    def show(term) -> str:
+        if term is None:
+            return ""
+        if type(term).__name__ == "NamedNode":
+            for prefix, namespace in known:
+                if term.value.startswith(namespace):
+                    return f"{prefix}:{term.value[len(namespace):]}"
+        return term.value.replace("\n", " ")
+
+    cells = [[show(term) for term in row] for row in table.rows]
+    widths = [min(60, max([len(c)] + [len(row[i]) for row in cells])) for i, c in enumerate(table.columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(table.columns, widths)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in cells:
+        lines.append("  ".join((v if len(v) <= w else v[: w - 1] + "…").ljust(w) for v, w in zip(row, widths)).rstrip())
+    lines.append(f"({len(cells)} rows)")
+    return "\n".join(lines) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kg", description="Clinical-trials knowledge graph")
     parser.add_argument("--base-iri", help="base of every minted IRI (default: $CTKG_BASE_IRI or http://localhost:8000)")
@@ -141,6 +251,21 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("paths", nargs="*", help="files, folders or ZIPs (default: the shipped data/)")
     ingest.add_argument("--out", help="write the normalised records as v2 JSON ({\"studies\": [...]})")
     ingest.set_defaults(run=_ingest)
+
+    fetch = verbs.add_parser("fetch", help="download studies from the ClinicalTrials.gov API v2 (by id, query or bulk)")
+    fetch.add_argument("ids", nargs="*", metavar="NCT", help="NCT ids to download (e.g. NCT06281886)")
+    fetch.add_argument("--condition", help="studies whose condition matches (query.cond)")
+    fetch.add_argument("--intervention", help="studies whose intervention matches (query.intr)")
+    fetch.add_argument("--sponsor", help="studies whose sponsor or collaborator matches (query.spons)")
+    fetch.add_argument("--bulk", action="store_true", help="the ZIP of every study (several GB), resumable")
+    fetch.add_argument("--out", help="folder for NCTxxxxxxxx.json files (default var/fetched)")
+    fetch.add_argument("--page-size", type=int, default=1000, help="studies per page of a query (1-1000)")
+    fetch.add_argument("--rate", type=float, default=1.0, help="at most this many requests a second (default 1)")
+    fetch.add_argument("--max-studies", type=int, help="take at most the first N studies of the query")
+    fetch.add_argument("--backoff", type=float, default=1.0,
+                       help="seconds before the first retry, doubled for each further one (default 1)")
+    fetch.add_argument("--quiet", action="store_true", help="no progress bar")
+    fetch.set_defaults(run=_fetch)
 
     build = verbs.add_parser("build", help="build the graph store from records (default: data/)")
     build.add_argument("paths", nargs="*", help="files, folders or ZIPs (default: the shipped data/)")
@@ -165,6 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=["text", "json", "ttl", "jsonld", "html"], default="text")
     validate.add_argument("--out", help="write the report to this file")
     validate.set_defaults(run=_validate)
+
+    query = verbs.add_parser("query", help="run a named query from queries/ (kg query --list)")
+    query.add_argument("name", nargs="?", help="the query's name (see --list)")
+    query.add_argument("--list", action="store_true", help="list the named queries with an example of each")
+    query.add_argument("--param", action="append", metavar="NAME=VALUE", help="a parameter (repeatable)")
+    query.add_argument("--format", choices=["table", "csv", "tsv", "json", "xml"], default="table")
+    query.add_argument("--store", help="store folder (default var/store)")
+    query.set_defaults(run=_query)
 
     serve = verbs.add_parser("serve", help="serve the store over HTTP (builds it from data/ first if missing)")
     serve.add_argument("--host", default="127.0.0.1")

@@ -108,7 +108,10 @@ def load_query(path: Path) -> NamedQuery:
                              "(the engine binds only projected variables)")
         for value in (param.default, param.example):
             if value is not None and value != "today":
-                bind_value(query, param, str(value))  # a header's own default must be valid
+                try:
+                    bind_value(query, param, str(value))  # a header's own default must be valid
+                except QueryError as exc:
+                    raise QueryError(f"{path}: {exc}") from None
     return query
 
 

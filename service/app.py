@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from kg import __version__
 from kg.settings import Settings
-from service import pages, sparql, validation
+from service import pages, queries, sparql, validation
 from service.state import ServiceState
 
 
@@ -35,5 +35,6 @@ def create_app(settings: Settings | None = None, workers: int = 2) -> FastAPI:
                        expose_headers=["X-Result-Limit", "X-Result-Truncated"])
     app.include_router(sparql.router)
     app.include_router(validation.router)
+    queries.add_routes(app, state)
     app.include_router(pages.router)
     return app

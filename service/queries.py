@@ -1,0 +1,111 @@
+"""``/queries``: the named-query library as an API that needs no SPARQL.
+
+``GET /queries`` is the catalogue (from the `#+` headers); ``GET /queries/{name}?param=...`` runs
+one query with typed, validated parameters bound by the engine, in any SELECT results format
+(``Accept`` or ``format``). Each query gets its own route so the OpenAPI schema documents its
+parameters.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from kg.queries import NamedQuery, QueryError, bind, load_library
+from service.engine import Job, QueryRefused, QueryTimeout
+from service.sparql import _formats, problem, respond
+from service.state import ServiceState
+
+OPENAPI_TYPES = {"string": "string", "integer": "integer", "decimal": "number", "boolean": "boolean",
+                 "date": "string", "iri": "string", "nct": "string", "enum": "string"}
+RESERVED = {"format"}  # request parameters that are not query parameters
+
+
+def catalogue_entry(query: NamedQuery, base: str) -> dict:
+    return {
+        "name": query.name,
+        "summary": query.summary,
+        "description": query.description.strip(),
+        "url": f"{base}/queries/{query.name}",
+        "params": [p.model_dump(exclude_none=True) for p in query.params],
+        "columns": query.columns,
+        "sparql": query.text,
+    }
+
+
+def _openapi_parameters(query: NamedQuery) -> list[dict]:
+    parameters = []
+    for p in query.params:
+        schema = {"type": OPENAPI_TYPES[p.type]}
+        if p.type == "date":
+            schema["format"] = "date"
+        if p.type == "enum":
+            schema["enum"] = p.values
+        if p.type == "nct":
+            schema["pattern"] = r"^NCT\d{8}$"
+        if p.default is not None:
+            schema["default"] = p.default
+        parameters.append({"name": p.name, "in": "query", "required": p.required, "schema": schema,
+                           "description": p.description or f"{p.type} parameter", "example": p.example})
+    parameters.append({"name": "format", "in": "query", "required": False,
+                       "schema": {"type": "string", "enum": ["json", "xml", "csv", "tsv"]},
+                       "description": "results format (otherwise chosen by the Accept header)"})
+    return parameters
+
+
+async def run_named(request: Request, query: NamedQuery) -> Response:
+    state: ServiceState = request.app.state.ctkg
+    raw = {}
+    for key, value in request.query_params.multi_items():
+        if key in RESERVED:
+            continue
+        if key in raw:
+            return problem(400, f"parameter {key!r} is given twice; give it once")
+        raw[key] = value
+    try:
+        terms = bind(query, raw)
+    except QueryError as exc:
+        return problem(400, str(exc))
+    formats = _formats(request.headers.get("accept", "*/*"), request.query_params.get("format"))
+    if formats is None:
+        return problem(406, "named queries answer in application/sparql-results+json, application/sparql-results+xml, "
+                            "text/csv or text/tab-separated-values")
+    job = Job(query=query.text, base_iri=state.settings.base_iri + "/", select_format=formats[0],
+              graph_format=formats[1], limit=state.settings.result_limit, default_graphs=None, named_graphs=None,
+              union_default=True, substitutions={name: str(term) for name, term in terms.items()})
+    try:
+        answer = await run_in_threadpool(lambda: state.engine().run(job))
+    except QueryRefused as exc:
+        return problem(400, str(exc))
+    except QueryTimeout as exc:
+        return problem(503, str(exc), **{"Retry-After": "5"})
+    except RuntimeError as exc:
+        return problem(500, f"query failed: {exc}")
+    return respond(answer, state)
+
+
+def add_routes(app: FastAPI, state: ServiceState) -> None:
+    library = load_library(state.settings.queries_dir)
+    base = state.settings.base_iri
+
+    @app.get("/queries", tags=["named queries"], summary="The catalogue of named queries")
+    def catalogue() -> JSONResponse:
+        return JSONResponse([catalogue_entry(q, base) for q in library.values()])
+
+    def endpoint_for(query: NamedQuery):
+        async def endpoint(request: Request) -> Response:
+            return await run_named(request, query)
+        return endpoint
+
+    for query in library.values():
+        app.add_api_route(
+            f"/queries/{query.name}", endpoint_for(query), methods=["GET"], tags=["named queries"], summary=query.summary,
+            description=(query.description.strip() + "\n\nColumns: " + ", ".join(query.columns)).strip(),
+            openapi_extra={"parameters": _openapi_parameters(query)}, response_class=Response,
+            name=f"query-{query.name}",
+        )
+
+    @app.get("/queries/{name}", include_in_schema=False)
+    def unknown(name: str) -> PlainTextResponse:
+        return problem(404, f"no named query {name!r}; GET /queries lists them")
