@@ -48,6 +48,9 @@ class Job:
     default_graphs: list[str] | None
     named_graphs: list[str] | None
     union_default: bool
+    # Named-query parameters, bound by the engine (never pasted into the text): variable -> term in
+    # N-Triples syntax, parsed back into a pyoxigraph term in the worker.
+    substitutions: dict[str, str] | None = None
 
 
 def check_no_service(query: str) -> None:
@@ -74,8 +77,17 @@ def _take(items, limit: int) -> tuple[list, bool]:
     return taken[:limit], len(taken) > limit
 
 
+def _term(text: str):
+    """One RDF term from its N-Triples form (an IRI or a literal), as pyoxigraph reads it."""
+    from pyoxigraph import RdfFormat, parse
+
+    quad = next(iter(parse(f"<urn:s> <urn:p> {text} .", format=RdfFormat.N_TRIPLES)))
+    return quad.object
+
+
 def _worker(connection, store_path: str) -> None:
-    from pyoxigraph import DefaultGraph, NamedNode, QueryBoolean, QuerySolutions, RdfFormat, Store, serialize
+    from pyoxigraph import (DefaultGraph, NamedNode, QueryBoolean, QuerySolutions, RdfFormat, Store, Variable,
+                            serialize)
 
     store = Store.read_only(store_path)
     graph_formats = {"ttl": RdfFormat.TURTLE, "nt": RdfFormat.N_TRIPLES, "jsonld": RdfFormat.JSON_LD,
@@ -93,6 +105,8 @@ def _worker(connection, store_path: str) -> None:
                 kwargs["use_default_graph_as_union"] = True
             if job.named_graphs is not None:
                 kwargs["named_graphs"] = [NamedNode(g) for g in job.named_graphs]
+            if job.substitutions:
+                kwargs["substitutions"] = {Variable(name): _term(text) for name, text in job.substitutions.items()}
             result = store.query(job.query, **kwargs)
             if isinstance(result, QueryBoolean):
                 answer = Answer("ask", results.ask(bool(result), job.select_format),

@@ -137,6 +137,11 @@ async def sparql(request: Request) -> Response:
         return problem(503, str(exc), **{"Retry-After": "5"})
     except RuntimeError as exc:
         return problem(500, f"query failed: {exc}")
+    return respond(answer, state)
+
+
+def respond(answer, state: ServiceState) -> Response:
+    """An engine answer as an HTTP response that says the result cap and whether it was reached."""
     headers = {"X-Result-Limit": str(state.settings.result_limit), "Vary": "Accept"}
     if answer.truncated:
         headers["X-Result-Truncated"] = f"true; the first {answer.count} results of more are returned"
