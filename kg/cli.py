@@ -14,6 +14,7 @@ from typing import Sequence
 
 from kg.settings import Settings
 from kg.build import BuildError
+from kg.remote import RemoteError, shown_url
 from kg.store import StoreError
 
 EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
@@ -103,7 +104,7 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     report = build(settings, args.paths or None, update=args.update, allow_invalid=args.allow_invalid, progress=progress)
     for failure in report.failures:
         print(f"ERROR {failure}", file=sys.stderr)
-    print(f"store: {settings.store_dir} -> {report.store_path}")
+    print(f"store: {report.remote}" if report.remote else f"store: {settings.store_dir} -> {report.store_path}")
     print(f"trials: {len(report.trials)} loaded, {len(report.failures)} records failed; triples: {report.triples}")
     print("links: " + ", ".join(f"{kind} {n}" for kind, n in sorted(report.links.items())))
     if report.validation is not None:
@@ -151,7 +152,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.store:
         settings = settings.model_copy(update={"store_dir": Path(args.store)})
-    if live_store_path(settings.store_dir) is None:
+    if settings.remote_query_url:  # answers come from the remote store; `kg build` fills it
+        print(f"serving the remote store {shown_url(settings.remote_query_url)}", file=sys.stderr)
+    elif live_store_path(settings.store_dir) is None:
         print(f"no store at {settings.store_dir}: building it from {settings.data_dir}", file=sys.stderr)
         build_args = argparse.Namespace(paths=[], store=None, update=False, quiet=True, allow_invalid=False)
         if _build(build_args, settings) == EXIT_ERROR:
@@ -186,6 +189,13 @@ def _query(args: argparse.Namespace, settings: Settings) -> int:
     from kg.store import open_read_only
 
     library = load_library(settings.queries_dir)
+    if args.docs:
+        from kg.queries import render_docs
+
+        store = open_read_only(Path(args.store) if args.store else settings.store_dir)
+        Path(args.docs).write_text(render_docs(library, store, settings.base_iri), encoding="utf-8")
+        print(f"wrote {args.docs}", file=sys.stderr)
+        return EXIT_OK
     if args.list or not args.name:
         for query in library.values():
             params = " ".join(f"--param {p.name}={p.example if p.example is not None else p.default}"
@@ -297,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--param", action="append", metavar="NAME=VALUE", help="a parameter (repeatable)")
     query.add_argument("--format", choices=["table", "csv", "tsv", "json", "xml"], default="table")
     query.add_argument("--store", help="store folder (default var/store)")
+    query.add_argument("--docs", metavar="FILE", help="write the catalogue with each query's answer (docs/queries.md)")
     query.set_defaults(run=_query)
 
     serve = verbs.add_parser("serve", help="serve the store over HTTP (builds it from data/ first if missing)")
@@ -318,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_ERROR
-    except (OSError, StoreError, BuildError) as exc:
+    except (OSError, StoreError, BuildError, RemoteError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 

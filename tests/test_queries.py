@@ -533,3 +533,10 @@ def test_openapi_documents_each_query_and_its_parameters(server):
     assert "RECRUITING" in status["schema"]["enum"] and status["schema"]["default"] == "RECRUITING"
     nct = next(p for p in schema["paths"]["/queries/trial-arms"]["get"]["parameters"] if p["name"] == "nct")
     assert nct["schema"]["pattern"] == r"^NCT\d{8}$"
+
+
+def test_docs_describe_every_query(library):
+    docs = (ROOT / "docs" / "queries.md").read_text(encoding="utf-8")
+    for query in library.values():
+        assert f"\n## {query.name}\n" in docs, f"docs/queries.md lacks {query.name}: run `kg query --docs docs/queries.md`"
+        assert query.summary in docs
