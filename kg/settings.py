@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -21,12 +22,38 @@ class Settings(BaseSettings):
     queries_dir: Path = PROJECT_ROOT / "queries"
     store_dir: Path = PROJECT_ROOT / "var" / "store"
     dumps_dir: Path = PROJECT_ROOT / "var" / "dumps"
-    # A remote SPARQL 1.1 endpoint to use instead of the embedded store (issue: remote stores).
+    # Write the full dumps (N-Quads, TriG, Turtle, JSON-LD; gzip) with every store version.
+    write_dumps: bool = True
+    # A remote SPARQL 1.1 endpoint to use instead of the embedded store (see docs/remote-store.md).
+    # Setting the query URL switches `kg build` and `kg serve` to it; a build also needs the update
+    # URL, and loads faster through the Graph Store Protocol URL when one is given.
     remote_query_url: str | None = None
     remote_update_url: str | None = None
+    remote_store_url: str | None = None
+    remote_chunk_quads: int = Field(default=50_000, gt=0)  # quads per load request
+    remote_auth: Literal["basic", "digest", "bearer"] | None = None  # default: bearer with a token, else basic
+    remote_user: str | None = None
+    remote_password: SecretStr | None = None
+    remote_token: SecretStr | None = None
     query_timeout_s: float = Field(default=30.0, gt=0)
     result_limit: int = Field(default=10_000, gt=0)
-    update_token: str | None = None
+    # Curators' bearer tokens for SPARQL Update, by the name the audit trail records:
+    # CTKG_UPDATE_TOKENS='{"alice": "<a long random secret>"}'. None configured: updates are refused.
+    update_tokens: dict[str, str] = Field(default_factory=dict)
+    # One JSON line per update; None: ``audit/updates.jsonl`` next to the store link (see kg.updates).
+    audit_log: Path | None = None
+    # The ClinicalTrials.gov API v2 that `kg fetch` downloads from; tests point it at a local server.
+    ctgov_api_url: str = "https://clinicaltrials.gov/api/v2"
+
+    @field_validator("update_tokens")
+    @classmethod
+    def _usable_tokens(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, token in value.items():
+            if not name.strip():
+                raise ValueError("an update token has an empty name; the name is what the audit trail records")
+            if len(token) < 16:
+                raise ValueError(f"the update token of {name!r} has {len(token)} characters; use at least 16")
+        return value
 
     @field_validator("base_iri")
     @classmethod
