@@ -21,6 +21,11 @@ def _count(store: Store, query: str) -> int:
     return int(row[0].value)
 
 
+# Media types of the dumps by file extension (before .gz), for DCAT.
+DUMP_MEDIA_TYPES = {"nq": "application/n-quads", "trig": "application/trig", "ttl": "text/turtle",
+                    "jsonld": "application/ld+json"}
+
+
 def describe(store: Store, base: str, build_time: datetime, build_id: str, data_dump_urls: list[str] = ()) -> Iterator[Quad]:
     m = Minter(base)
     g = m.system_graph("dataset")
@@ -57,7 +62,17 @@ def describe(store: Store, base: str, build_time: datetime, build_id: str, data_
     yield q(d, iri(VOID, "rootResource"), m.trial("NCT06281886"))
     yield q(d, iri(ctkg, "trialCount"), Literal(str(trials), datatype=integer))
     for url in data_dump_urls:
+        # VoID's dataDump, and the same file as a DCAT distribution with its format and compression.
         yield q(d, iri(VOID, "dataDump"), NamedNode(url))
+        distribution = NamedNode(f"{d.value}/distribution/{url.rsplit('/', 1)[-1]}")
+        yield q(d, iri(DCAT, "distribution"), distribution)
+        yield q(distribution, TYPE, iri(DCAT, "Distribution"))
+        yield q(distribution, iri(DCAT, "downloadURL"), NamedNode(url))
+        yield q(distribution, iri(DCAT, "accessURL"), NamedNode(f"{base}/dumps/"))
+        yield q(distribution, iri(DCAT, "mediaType"), NamedNode(
+            "https://www.iana.org/assignments/media-types/" + DUMP_MEDIA_TYPES.get(url.rsplit(".", 2)[-2], "application/octet-stream")))
+        yield q(distribution, iri(DCAT, "compressFormat"), NamedNode("https://www.iana.org/assignments/media-types/application/gzip"))
+        yield q(distribution, iri(DCTERMS, "license"), NamedNode(LICENSE))
     # Class partitions: how many entities of each class.
     for row in store.query(
         "SELECT ?class (COUNT(DISTINCT ?s) AS ?n) { ?s a ?class } GROUP BY ?class ORDER BY ?class",

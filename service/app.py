@@ -9,7 +9,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from kg import __version__
 from kg.settings import Settings
-from service import pages, queries, sparql, validation
+from service import dumps, pages, queries, querypage, sparql, validation
 from service.state import ServiceState
 
 
@@ -36,5 +36,8 @@ def create_app(settings: Settings | None = None, workers: int = 2) -> FastAPI:
     app.include_router(sparql.router)
     app.include_router(validation.router)
     queries.add_routes(app, state)
+    app.include_router(dumps.router)
+    app.include_router(querypage.router)
+    app.mount("/static", querypage.static_files, name="static")
     app.include_router(pages.router)
     return app

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import html
+import json
+from datetime import datetime, timezone
+from email.utils import format_datetime, parsedate_to_datetime
 
 import mimeparse
 from fastapi import APIRouter, Request
@@ -11,13 +14,16 @@ from fastapi.responses import HTMLResponse, Response
 from pyoxigraph import Literal, NamedNode, RdfFormat, serialize
 from starlette.concurrency import run_in_threadpool
 
-from kg.namespaces import RDFS, prefixes
+from kg.namespaces import DCTERMS, PROV, RDFS, prefixes
+
+PROV_DERIVED = PROV + "wasDerivedFrom"
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 from service.state import ServiceState
 
 router = APIRouter()
 
 KINDS = ("trial", "drug", "condition", "organization", "place", "target", "person", "ontology", "dataset",
-         "graph", "vocabulary", "mapping", "build", "software")
+         "graph", "vocabulary", "mapping", "build", "software", "update", "curator")
 SUFFIXES = {".ttl": "text/turtle", ".jsonld": "application/ld+json", ".nt": "application/n-triples",
             ".rdf": "application/rdf+xml", ".html": "text/html"}
 RDF_FORMATS = {"text/turtle": RdfFormat.TURTLE, "application/ld+json": RdfFormat.JSON_LD,
@@ -85,6 +91,16 @@ def _html_page(subject: str, triples: list, base: str, jsonld: str) -> str:
                           + html.escape(next((t.object.value for t in parts if t.subject.value == s
                                               and t.predicate.value == RDFS + "label"), "")) + "</li>"
                           for s in part_subjects)
+    # What the parts link to (the drugs an intervention gives, a site's organization and place ...),
+    # so a trial's page leads straight to its drugs, conditions, sites and sponsors.
+    labels = {t.subject.value: t.object.value for t in triples if t.predicate.value == RDFS + "label"}
+    related = sorted({(curie(t.predicate.value), t.object.value) for t in parts
+                      if isinstance(t.object, NamedNode) and t.object.value.startswith(base + "/")
+                      and not t.object.value.startswith(subject) and t.predicate.value != RDF_TYPE})
+    related_rows = "\n".join(
+        f'<tr><td>{html.escape(prop)}</td><td><a href="{html.escape(_local_href(value, base))}">'
+        f'{html.escape(labels.get(value, curie(value)))}</a> <small>{html.escape(curie(value))}</small></td></tr>'
+        for prop, value in related)
     local = _local_href(subject, base)
     safe_jsonld = jsonld.replace("</", "<\\/")  # keep "</script>" inside a literal from ending the block
     return f"""<!doctype html>
@@ -96,12 +112,13 @@ def _html_page(subject: str, triples: list, base: str, jsonld: str) -> str:
 <style>body{{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem}}
 td{{vertical-align:top;padding:.2rem .6rem;border-bottom:1px solid #ddd}}code{{background:#f4f4f4}}</style>
 </head><body>
-<nav><a href="/">ctkg home</a> · <a href="/sparql">SPARQL endpoint</a></nav>
+<nav><a href="/">ctkg home</a> · <a href="/query">Query page</a> · <a href="/sparql">SPARQL endpoint</a> · <a href="/dumps/">Dumps</a></nav>
 <h1>{html.escape(title)}</h1>
 <p><code>{html.escape(subject)}</code> · also as <a href="{html.escape(local)}.ttl">Turtle</a>,
 <a href="{html.escape(local)}.jsonld">JSON-LD</a>, <a href="{html.escape(local)}.nt">N-Triples</a>,
 <a href="{html.escape(local)}.rdf">RDF/XML</a></p>
 <table>{rows}</table>
+{"<h2>Related through its parts</h2><table>" + related_rows + "</table>" if related_rows else ""}
 {"<h2>Parts</h2><ul>" + part_rows + "</ul>" if part_rows else ""}
 {"<h2>Linked from</h2><table>" + incoming_rows + "</table>" if incoming_rows else ""}
 </body></html>"""
@@ -132,13 +149,25 @@ interventions, drugs and drug classes, molecular targets, conditions, sites, spo
 ChEBI, DrugBank, NCIt, MeSH, ATC, RxNorm, UNII, MONDO, DOID, ROR, GeoNames and PubMed, with the evidence for every link.</p>
 <p>Licence: <a href="https://creativecommons.org/licenses/by/4.0/">CC BY 4.0</a>. Source: <a href="https://clinicaltrials.gov">ClinicalTrials.gov</a>.</p>
 <h2>Query it</h2>
-<p>SPARQL 1.1 endpoint: <code>{html.escape(base)}/sparql</code> (GET or POST; JSON, XML, CSV, TSV, Turtle, JSON-LD).
-Dataset description: <a href="/.well-known/void">/.well-known/void</a>.</p>
+<ul>
+<li><a href="/query">The query page</a>: write SPARQL in the browser, or start from a named query.</li>
+<li>SPARQL 1.1 endpoint: <code>{html.escape(base)}/sparql</code> (GET or POST; JSON, XML, CSV, TSV, Turtle, JSON-LD,
+N-Triples, RDF/XML).</li>
+<li><a href="/queries">Named queries</a> as an API without SPARQL, e.g.
+<a href="/queries/pd1-vegfr-tki-trials?format=csv">PD-1/PD-L1 inhibitor + VEGFR TKI trials (CSV)</a>;
+<a href="/docs">OpenAPI documentation</a>.</li>
+<li>Every IRI dereferences: <code>curl -H 'Accept: text/turtle' {html.escape(base)}/trial/NCT06281886</code>
+(also JSON-LD with the <a href="/context.jsonld">published context</a>, N-Triples, RDF/XML, HTML).</li>
+</ul>
+<h2>Download it</h2>
+<p><a href="/dumps/">Full dumps</a> (N-Quads, TriG, Turtle, JSON-LD; gzip, with size, date and SHA-256) and the
+VoID/DCAT <a href="/.well-known/void">dataset description</a>. Provenance: each trial's graph says which record
+(file, format, checksum) it came from and which build made it (PROV-O).</p>
 <h2>Trials</h2><ul>{items}</ul>
 </body></html>""")
 
 
-@router.get("/.well-known/void", include_in_schema=False)
+@router.api_route("/.well-known/void", methods=["GET", "HEAD"], include_in_schema=False)
 def void(request: Request) -> Response:
     state: ServiceState = request.app.state.ctkg
     base = state.settings.base_iri
@@ -148,7 +177,14 @@ def void(request: Request) -> Response:
     return Response(serialize(triples, format=fmt), media_type=fmt.media_type, headers={"Vary": "Accept"})
 
 
-@router.get("/{kind}/{rest:path}", include_in_schema=False)
+@router.get("/context.jsonld", include_in_schema=False)
+def context(request: Request) -> Response:
+    state: ServiceState = request.app.state.ctkg
+    return Response(json.dumps(jsonld_context(state.settings.base_iri), indent=1), media_type="application/ld+json",
+                    headers={"Access-Control-Allow-Origin": "*"})
+
+
+@router.api_route("/{kind}/{rest:path}", methods=["GET", "HEAD"], include_in_schema=False)
 async def resource(kind: str, rest: str, request: Request) -> Response:
     state: ServiceState = request.app.state.ctkg
     base = state.settings.base_iri
@@ -162,19 +198,83 @@ async def resource(kind: str, rest: str, request: Request) -> Response:
     if not media_type:
         return Response("none of the accepted media types is available: " + ", ".join(OFFERED) + "\n",
                         status_code=406, media_type="text/plain")
-    jsonld = serialize(triples, format=RdfFormat.JSON_LD).decode("utf-8")
     if media_type == "text/html":
+        jsonld = serialize(triples, format=RdfFormat.JSON_LD).decode("utf-8")
         body = _html_page(subject, triples, base, jsonld).encode("utf-8")
         media = "text/html; charset=utf-8"
+    elif media_type == "application/ld+json":
+        body = await run_in_threadpool(compact_jsonld, triples, base)
+        media = media_type
     else:
         fmt = RDF_FORMATS[media_type]
         body = serialize(triples, format=fmt, prefixes=prefixes(base) if fmt == RdfFormat.TURTLE else None)
         media = fmt.media_type
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"Vary": "Accept", "ETag": etag}
-    if request.headers.get("if-none-match") == etag:
+    modified = _last_modified(state, subject)
+    if modified is not None:
+        headers["Last-Modified"] = format_datetime(modified, usegmt=True)
+    if _not_modified(request, etag, modified):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media, headers=headers)
+
+
+def _last_modified(state: ServiceState, subject: str) -> datetime | None:
+    """When the record behind the resource last changed: a trial's (and its parts') registry update date;
+    for shared resources (drugs, conditions, ontology terms ...) the build that wrote them."""
+    base = state.settings.base_iri
+    store = state.store()
+    ctkg = base + "/ontology/"
+    if subject.startswith(f"{base}/trial/"):
+        trial = NamedNode("/".join(subject.split("/")[: len(f"{base}/trial/X".split("/"))]))
+        for prop in ("lastUpdatePostedDate", "sourceLastUpdated"):
+            for quad in store.quads_for_pattern(trial, NamedNode(ctkg + prop), None, None):
+                return _as_datetime(quad.object.value)
+        for quad in store.quads_for_pattern(trial, NamedNode(PROV_DERIVED), None, None):
+            for inner in store.quads_for_pattern(quad.object, NamedNode(ctkg + "sourceLastUpdated"), None, None):
+                return _as_datetime(inner.object.value)
+    for quad in store.quads_for_pattern(NamedNode(f"{base}/dataset"), NamedNode(DCTERMS + "modified"), None, None):
+        return _as_datetime(quad.object.value)
+    return None
+
+
+def _as_datetime(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value if len(value) > 7 else value + "-01")
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _not_modified(request: Request, etag: str, modified: datetime | None) -> bool:
+    """RFC 9110: If-None-Match wins over If-Modified-Since when both are sent."""
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None:
+        return etag in [tag.strip() for tag in if_none_match.split(",")] or if_none_match.strip() == "*"
+    since = request.headers.get("if-modified-since")
+    if since and modified is not None:
+        try:
+            return modified.replace(microsecond=0) <= parsedate_to_datetime(since)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def jsonld_context(base: str) -> dict:
+    """The published JSON-LD context: the graph's prefixes, so documents read as ctkg:nctId, schema:name ..."""
+    return {"@context": dict(sorted(prefixes(base).items()))}
+
+
+def compact_jsonld(triples: list, base: str) -> bytes:
+    """JSON-LD compacted with the published context, which the document references by URL."""
+    import rdflib
+
+    graph = rdflib.Graph()
+    graph.parse(data=serialize(triples, format=RdfFormat.N_TRIPLES), format="nt")
+    context = jsonld_context(base)["@context"]
+    document = json.loads(graph.serialize(format="json-ld", context=context, auto_compact=True))
+    document["@context"] = f"{base}/context.jsonld"
+    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
 
 
 def _not_found(request: Request, path: str) -> Response:

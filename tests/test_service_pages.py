@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
 import pytest
 import rdflib
 from rdflib.compare import isomorphic
+
+from conftest import parse_rdf as parse
 
 BASE = "http://localhost:8000"
 IRIS = ["/trial/NCT06281886", "/trial/NCT06281886/arm/1", "/trial/NCT06281886/intervention/4", "/drug/toripalimab",
@@ -23,7 +26,7 @@ def test_iri_dereferences_in_every_rdf_format(server, path, accept, rdflib_forma
     response = httpx.get(server + path, headers={"Accept": accept})
     assert response.status_code == 200 and response.headers["content-type"].startswith(accept)
     assert "Accept" in response.headers["vary"]
-    graph = rdflib.Graph().parse(data=response.content, format=rdflib_format)
+    graph = parse(server, response.content, rdflib_format)
     assert (rdflib.URIRef(BASE + path), None, None) in graph
 
 
@@ -31,7 +34,7 @@ def test_iri_dereferences_in_every_rdf_format(server, path, accept, rdflib_forma
 def test_suffixes_select_the_format(server, suffix, rdflib_format):
     """`/trial/NCT07581821.ttl` and the other suffixes work without an Accept header."""
     response = httpx.get(server + "/trial/NCT07581821" + suffix)
-    graph = rdflib.Graph().parse(data=response.content, format=rdflib_format)
+    graph = parse(server, response.content, rdflib_format)
     assert (rdflib.URIRef(BASE + "/trial/NCT07581821"), None, None) in graph
 
 
