@@ -68,7 +68,26 @@ def _term_html(term, base: str, curie) -> str:
     return html.escape(str(term))
 
 
-def _html_page(subject: str, triples: list, base: str, jsonld: str) -> str:
+def _trials_of(state: ServiceState, subject: str, triples: list) -> list[tuple[str, str]]:
+    """The trials a shared resource (drug, condition, organization, place) takes part in, with their labels:
+    the trials whose parts (interventions, sites, condition mentions) or which themselves link to it."""
+    base = state.settings.base_iri
+    prefix = f"{base}/trial/"
+    if subject.startswith(prefix):
+        return []
+    trial_iris = set()
+    for t in triples:
+        if t.object.value == subject and t.subject.value.startswith(prefix):
+            trial_iris.add(prefix + t.subject.value[len(prefix):].split("/", 1)[0])
+    store, label = state.store(), NamedNode(RDFS + "label")
+    found = []
+    for trial in sorted(trial_iris):
+        names = [q.object.value for q in store.quads_for_pattern(NamedNode(trial), label, None, None)]
+        found.append((trial, names[0] if names else trial))
+    return found
+
+
+def _html_page(subject: str, triples: list, base: str, jsonld: str, trials: list | None = None) -> str:
     ns = prefixes(base)
 
     def curie(value: str) -> str:
@@ -101,6 +120,8 @@ def _html_page(subject: str, triples: list, base: str, jsonld: str) -> str:
         f'<tr><td>{html.escape(prop)}</td><td><a href="{html.escape(_local_href(value, base))}">'
         f'{html.escape(labels.get(value, curie(value)))}</a> <small>{html.escape(curie(value))}</small></td></tr>'
         for prop, value in related)
+    trial_rows = "\n".join(f'<li><a href="{html.escape(_local_href(iri, base))}">{html.escape(name)}</a></li>'
+                           for iri, name in trials or [])
     local = _local_href(subject, base)
     safe_jsonld = jsonld.replace("</", "<\\/")  # keep "</script>" inside a literal from ending the block
     return f"""<!doctype html>
@@ -118,6 +139,7 @@ td{{vertical-align:top;padding:.2rem .6rem;border-bottom:1px solid #ddd}}code{{b
 <a href="{html.escape(local)}.jsonld">JSON-LD</a>, <a href="{html.escape(local)}.nt">N-Triples</a>,
 <a href="{html.escape(local)}.rdf">RDF/XML</a></p>
 <table>{rows}</table>
+{"<h2>Trials</h2><ul>" + trial_rows + "</ul>" if trial_rows else ""}
 {"<h2>Related through its parts</h2><table>" + related_rows + "</table>" if related_rows else ""}
 {"<h2>Parts</h2><ul>" + part_rows + "</ul>" if part_rows else ""}
 {"<h2>Linked from</h2><table>" + incoming_rows + "</table>" if incoming_rows else ""}
@@ -200,7 +222,8 @@ async def resource(kind: str, rest: str, request: Request) -> Response:
                         status_code=406, media_type="text/plain")
     if media_type == "text/html":
         jsonld = serialize(triples, format=RdfFormat.JSON_LD).decode("utf-8")
-        body = _html_page(subject, triples, base, jsonld).encode("utf-8")
+        trials = await run_in_threadpool(_trials_of, state, subject, triples)
+        body = _html_page(subject, triples, base, jsonld, trials).encode("utf-8")
         media = "text/html; charset=utf-8"
     elif media_type == "application/ld+json":
         body = await run_in_threadpool(compact_jsonld, triples, base)

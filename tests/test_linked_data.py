@@ -147,3 +147,16 @@ def test_serving_under_a_public_base(public_server):
     assert {d["url"] for d in dumps} == {f"https://trials.example.org/dumps/{name}" for name in DUMP_FORMATS}
     data = httpx.get(public_server + "/queries/pd1-vegfr-tki-trials", params={"format": "json"}).json()
     assert [b["nct"]["value"] for b in data["results"]["bindings"]] == ["NCT06281886", "NCT07581821"]
+
+
+@pytest.mark.parametrize("path,trials", [
+    ("/drug/toripalimab", ["NCT05173246", "NCT06281886", "NCT07325539"]),       # pages 000, 001 (JS001), 003
+    ("/drug/anlotinib", ["NCT07581821"]),
+    ("/condition/nasopharyngeal-carcinoma", ["NCT07248696", "NCT07325539", "NCT07581821"]),
+    ("/organization/sun-yat-sen-university", ["NCT05173246", "NCT06281886", "NCT07325539"]),  # lead sponsor
+    ("/place/zhuhai", ["NCT07581821"]),                                          # page 004's site
+])
+def test_shared_resources_list_their_trials(server, path, trials):
+    page = httpx.get(server + path, headers={"Accept": "text/html"}).text
+    section = page.split("<h2>Trials</h2>", 1)[1].split("</ul>", 1)[0]
+    assert [link.split('"')[0] for link in section.split('href="/trial/')[1:]] == trials
