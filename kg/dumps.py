@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pyoxigraph import Store
 
-from kg.export import export
+from kg.export import distinct_triples, export
 
 # name, export format, media type of the uncompressed content, what it holds
 DUMPS = [
@@ -57,7 +57,8 @@ def write_dumps(store: Store, base_iri: str, folder: Path, now: datetime | None 
     aside = folder.with_name(folder.name + ".writing")
     shutil.rmtree(aside, ignore_errors=True)
     aside.mkdir(parents=True)
-    statements = sum(1 for _ in store.quads_for_pattern(None, None, None, None))
+    quads = sum(1 for _ in store.quads_for_pattern(None, None, None, None))
+    triples = sum(1 for _ in distinct_triples(store))
     files = []
     try:
         for name, fmt, media_type, description in DUMPS:
@@ -70,7 +71,8 @@ def write_dumps(store: Store, base_iri: str, folder: Path, now: datetime | None 
                 for block in iter(lambda: handle.read(1 << 20), b""):
                     digest.update(block)
             files.append(DumpFile(name, fmt, media_type, "gzip", description, path.stat().st_size,
-                                  digest.hexdigest(), now.isoformat(timespec="seconds"), statements))
+                                  digest.hexdigest(), now.isoformat(timespec="seconds"),
+                                  triples if fmt == "ttl" else quads))
         (aside / MANIFEST).write_text(json.dumps([asdict(f) for f in files], indent=2) + "\n", encoding="utf-8")
         shutil.rmtree(folder, ignore_errors=True)
         aside.rename(folder)

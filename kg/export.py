@@ -31,8 +31,13 @@ def export(store: Store, fmt: str, out: BinaryIO, *, graph: str | None = None, b
     elif rdf_format.supports_datasets:
         store.dump(out, rdf_format, prefixes=use_prefixes)
     else:
-        triples = (q.triple for q in store.quads_for_pattern(None, None, None, None))
-        pyoxigraph.serialize(triples, out, rdf_format, prefixes=use_prefixes)
+        # The union of the graphs, each triple once (a concept's label sits in several trial graphs).
+        pyoxigraph.serialize(distinct_triples(store), out, rdf_format, prefixes=use_prefixes)
+
+
+def distinct_triples(store: Store):
+    rows = store.query("SELECT DISTINCT ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }")
+    return (pyoxigraph.Triple(row[0], row[1], row[2]) for row in rows)
 
 
 def export_to(store: Store, fmt: str, path: str | None, *, graph: str | None = None, base: str | None = None) -> None:

@@ -102,6 +102,10 @@ def load_query(path: Path) -> NamedQuery:
     if query.name != path.stem or not NAME.match(query.name):
         raise QueryError(f"{path}: the header's name {query.name!r} must equal the file name {path.stem!r} "
                          "(lower case, digits and hyphens)")
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    if query.params and len(re.findall(r"\bSELECT\b", body, re.I)) > 1:
+        # Oxigraph binds parameters in the outer query only; inside a sub-select they stay unbound.
+        raise QueryError(f"{path}: a query with parameters must not use sub-selects (they would not be bound there)")
     for param in query.params:
         if param.name not in query.columns:
             raise QueryError(f"{path}: parameter {param.name!r} must be projected and listed in `columns` "
@@ -152,7 +156,10 @@ def bind_value(query: NamedQuery, param: Param, raw: str):
     if param.type == "date":
         value = dt.date.today().isoformat() if raw == "today" else raw.strip()
         try:
-            dt.date.fromisoformat(value)
+            # Only YYYY-MM-DD: Python also reads 20261215 and 2027W011, which are not xsd:date.
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+                raise ValueError
+            value = dt.date.fromisoformat(value).isoformat()
         except ValueError:
             raise fail("not a date as YYYY-MM-DD") from None
         return Literal(value, datatype=NamedNode(XSD + "date"))

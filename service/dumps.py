@@ -63,6 +63,12 @@ def download(name: str, request: Request) -> Response:
     entry = next((f for f in files or [] if f.name == name), None)
     if entry is None or name not in {d[0] for d in DUMPS}:
         return Response(f"no dump {name!r}; /dumps/ lists them\n", status_code=404, media_type="text/plain")
+    etag = f'"{entry.sha256}"'
+    tags = [tag.strip().removeprefix("W/") for tag in (request.headers.get("if-none-match") or "").split(",")]
+    if etag in tags:
+        return Response(status_code=304, headers={"ETag": etag})
+    digest = base64.b64encode(bytes.fromhex(entry.sha256)).decode()
     # Served as the gzip file it is (no Content-Encoding), so clients save what the checksum describes.
     return FileResponse(folder / name, media_type="application/gzip", filename=name,
-                        headers={"Digest": "sha-256=" + base64.b64encode(bytes.fromhex(entry.sha256)).decode(), "X-Content-Media-Type": entry.media_type})
+                        headers={"ETag": etag, "Repr-Digest": f"sha-256=:{digest}:",
+                                 "X-Content-Media-Type": entry.media_type})

@@ -123,7 +123,7 @@ def _html_page(subject: str, triples: list, base: str, jsonld: str, trials: list
     trial_rows = "\n".join(f'<li><a href="{html.escape(_local_href(iri, base))}">{html.escape(name)}</a></li>'
                            for iri, name in trials or [])
     local = _local_href(subject, base)
-    safe_jsonld = jsonld.replace("</", "<\\/")  # keep "</script>" inside a literal from ending the block
+    safe_jsonld = jsonld.replace("<", "\\u003c")  # no "</script>" or "<!--" from a literal can end the block
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)} · ctkg</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -273,7 +273,9 @@ def _not_modified(request: Request, etag: str, modified: datetime | None) -> boo
     """RFC 9110: If-None-Match wins over If-Modified-Since when both are sent."""
     if_none_match = request.headers.get("if-none-match")
     if if_none_match is not None:
-        return etag in [tag.strip() for tag in if_none_match.split(",")] or if_none_match.strip() == "*"
+        # Weak comparison (RFC 9110 §13.1.2): a proxy that compresses may hand back W/"...".
+        tags = [tag.strip().removeprefix("W/") for tag in if_none_match.split(",")]
+        return etag in tags or if_none_match.strip() == "*"
     since = request.headers.get("if-modified-since")
     if since and modified is not None:
         try:
@@ -289,15 +291,15 @@ def jsonld_context(base: str) -> dict:
 
 
 def compact_jsonld(triples: list, base: str) -> bytes:
-    """JSON-LD compacted with the published context, which the document references by URL."""
+    """JSON-LD compacted with the published context."""
     import rdflib
 
     graph = rdflib.Graph()
     graph.parse(data=serialize(triples, format=RdfFormat.N_TRIPLES), format="nt")
     context = jsonld_context(base)["@context"]
-    document = json.loads(graph.serialize(format="json-ld", context=context, auto_compact=True))
-    document["@context"] = f"{base}/context.jsonld"
-    return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
+    # The context goes inline (the same one is published at /context.jsonld): a document that needed
+    # the base address to be reachable could not be read from a dump, a mirror or a local server.
+    return graph.serialize(format="json-ld", context=context, auto_compact=True, indent=1).encode("utf-8")
 
 
 def _not_found(request: Request, path: str) -> Response:

@@ -14,12 +14,16 @@ from starlette.concurrency import run_in_threadpool
 
 from kg.queries import NamedQuery, QueryError, bind, load_library
 from service.engine import Job, QueryRefused, QueryTimeout
-from service.sparql import _formats, problem, respond
+import mimeparse
+
+from service.sparql import FORMAT_PARAM, GRAPH_TYPES, SELECT_TYPES, _formats, problem, respond
 from service.state import ServiceState
 
 OPENAPI_TYPES = {"string": "string", "integer": "integer", "decimal": "number", "boolean": "boolean",
                  "date": "string", "iri": "string", "nct": "string", "enum": "string"}
-RESERVED = {"format"}  # request parameters that are not query parameters
+RESERVED = {"format"}
+# `format` values that name a graph format (ttl, jsonld, text/turtle ...).
+GRAPH_FORMAT_NAMES = {name for name, (select, _) in FORMAT_PARAM.items() if select is None} | set(GRAPH_TYPES)  # request parameters that are not query parameters
 
 
 def catalogue_entry(query: NamedQuery, base: str) -> dict:
@@ -67,7 +71,14 @@ async def run_named(request: Request, query: NamedQuery) -> Response:
         terms = bind(query, raw)
     except QueryError as exc:
         return problem(400, str(exc))
-    formats = _formats(request.headers.get("accept", "*/*"), request.query_params.get("format"))
+    accept = request.headers.get("accept", "*/*")
+    format_param = request.query_params.get("format")
+    formats = _formats(accept, format_param)
+    # A named query answers a table: a request that accepts only graph formats gets 406.
+    if format_param and format_param.lower() in GRAPH_FORMAT_NAMES:
+        formats = None
+    elif not format_param and not mimeparse.best_match(list(SELECT_TYPES), accept):
+        formats = None
     if formats is None:
         return problem(406, "named queries answer in application/sparql-results+json, application/sparql-results+xml, "
                             "text/csv or text/tab-separated-values")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import pytest
+import rdflib
 
 from kg.settings import Settings
 from kg.sources import RecordFailure, read_records
@@ -41,7 +44,7 @@ def samples():
 
 @pytest.fixture()
 def settings(tmp_path):
-    return Settings(store_dir=tmp_path / "store", dumps_dir=tmp_path / "dumps")
+    return Settings(store_dir=tmp_path / "store")
 
 
 BUILD_TIME = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -53,7 +56,7 @@ def built(tmp_path_factory):
     from kg.build import build
 
     root = tmp_path_factory.mktemp("built")
-    settings = Settings(store_dir=root / "store", dumps_dir=root / "dumps")
+    settings = Settings(store_dir=root / "store")
     report = build(settings, build_time=BUILD_TIME)
     return settings, report
 
@@ -94,15 +97,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def server(built):
-    """`kg serve` on a free loopback port over the session's built store; 3 s query limit for the timeout test."""
-    settings, _ = built
+@contextmanager
+def serving(store_dir: Path, **env: str):
+    """`kg serve` on a free loopback port over ``store_dir``, with extra ``CTKG_*`` settings; yields its URL."""
     port = _free_port()
-    env = dict(os.environ, CTKG_QUERY_TIMEOUT_S="3", CTKG_RESULT_LIMIT="1000")
     process = subprocess.Popen(
-        [sys.executable, "-m", "kg.cli", "serve", "--port", str(port), "--store", str(settings.store_dir)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "kg.cli", "serve", "--port", str(port), "--store", str(store_dir)],
+        env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -115,6 +116,43 @@ def server(built):
     else:
         process.kill()
         pytest.fail("server did not start: " + process.stdout.read().decode())
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(built):
+    """`kg serve` on a free loopback port over the session's built store; 3 s query limit for the timeout test."""
+    settings, _ = built
+    with serving(settings.store_dir, CTKG_QUERY_TIMEOUT_S="3", CTKG_RESULT_LIMIT="1000") as url:
+        yield url
+
+
+# Curators' tokens for the servers that take updates (tests/test_updates.py, tests/test_w3c_protocol.py).
+CURATOR_TOKENS = {"alice": "alice-0f3c9d2e8b7a6154", "bob": "bob-9e8d7c6b5a493827"}
+
+
+def copy_store(built_store_dir: Path, store_dir: Path) -> Path:
+    """Make ``store_dir`` a link to a fresh copy of a built store (a checkpoint, hard links), so that a
+    test may change it while the session's store stays as built. Swapped in like a build, under the lock."""
+    from pyoxigraph import Store
+
+    from kg.store import live_store_path, new_build_dir, store_lock, swap_in
+
+    with store_lock(store_dir):
+        target = new_build_dir(store_dir, "copy")
+        Store.read_only(str(live_store_path(built_store_dir))).backup(str(target))
+        return swap_in(store_dir, target)
+
+
+def parse_rdf(server: str, content: bytes, rdflib_format: str) -> rdflib.Graph:
+    """Parse a response; JSON-LD must carry the context published at /context.jsonld."""
+    if rdflib_format == "json-ld":
+        # The document carries the published context inline: it parses without fetching anything.
+        document = json.loads(content)
+        if isinstance(document, dict) and "@context" in document:
+            assert document["@context"] == httpx.get(server + "/context.jsonld").json()["@context"]
+    return rdflib.Graph().parse(data=content, format=rdflib_format)

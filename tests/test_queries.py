@@ -136,8 +136,9 @@ def test_parameters_are_typed_and_validated(library):
         bind(query, {"colour": "red"})
     with pytest.raises(QueryError, match="not one of"):
         bind(library["sites-by-status"], {"status": "RECRUITING } UNION {"})
-    with pytest.raises(QueryError, match="not a date"):
-        bind(library["stale-status"], {"as_of": "2027-13-01"})
+    for bad in ("2027-13-01", "20261215", "2027W011", "2027-1-1"):
+        with pytest.raises(QueryError, match="not a date"):
+            bind(library["stale-status"], {"as_of": bad})
     assert bind(library["trials-by-drug-class"], {"drug_class": "ctkg:Taxane"})["drug_class"].value == \
         f"{BASE}/ontology/Taxane"
 
@@ -349,7 +350,7 @@ def curation_store(tmp_path_factory):
     from kg.store import open_read_only
 
     root = tmp_path_factory.mktemp("curation")
-    settings = Settings(store_dir=root / "store", dumps_dir=root / "dumps")
+    settings = Settings(store_dir=root / "store")
     build(settings, [ROOT / "data", ROOT / "tests" / "fixtures" / "curation"], allow_invalid=True)
     return open_read_only(settings.store_dir)
 
@@ -365,6 +366,32 @@ def test_q_curation_queue_conditions(answer, curation_store, library):
     assert answer("curation-queue-conditions") == []
     table = run(curation_store, library["curation-queue-conditions"], {}, BASE)
     assert [[t.value for t in row] for row in table.rows] == [["Glorbic Syndrome", "1", "NCT09900001"]]
+
+
+def test_multi_phase_trials_give_one_row_with_both_phases(curation_store, library):
+    # The hand-written record NCT09900001 is registered as PHASE1 and PHASE2 and gives toripalimab.
+    table = run(curation_store, library["trials-by-drug"], {}, BASE)
+    rows = [[t.value for t in row] for row in table.rows if row[2].value == "NCT09900001"]
+    assert len(rows) == 1 and set(rows[0][4].split("/")) == {"PHASE1", "PHASE2"}
+
+
+def test_no_query_repeats_a_row_on_real_records(tmp_path_factory, library):
+    """Real registry records (25 sites, industry sponsors, organizations written into every trial graph
+    that names them) must not make any query repeat a row."""
+    from kg.build import build
+    from kg.settings import Settings
+    from kg.store import open_read_only
+
+    root = tmp_path_factory.mktemp("mixed")
+    settings = Settings(store_dir=root / "store", write_dumps=False)
+    build(settings, [ROOT / "data", ROOT / "tests" / "fixtures" / "real", ROOT / "tests" / "fixtures" / "curation"],
+          allow_invalid=True)
+    mixed = open_read_only(settings.store_dir)
+    for query in library.values():
+        rows = [tuple(None if t is None else t.value for t in row) for row in run(mixed, query, {}, BASE).rows]
+        assert len(rows) == len(set(rows)), query.name
+    sites = run(mixed, library["sites-by-status"], {"status": "COMPLETED"}, BASE)
+    assert len(sites.rows) == 25  # NCT06131398 lists 25 sites, each kept even without a facility name
 
 
 def test_q_missing_dates(answer):
@@ -516,6 +543,12 @@ def test_api_injection_attempts_fail_harmlessly(server, value):
     # ... and the data is all still there.
     after = httpx.get(f"{server}/queries/dataset-summary").json()["results"]["bindings"][0]
     assert after["trials"]["value"] == "5"
+
+
+def test_api_refuses_graph_formats_for_a_table(server):
+    url = f"{server}/queries/pd1-vegfr-tki-trials"
+    assert httpx.get(url, params={"format": "ttl"}).status_code == 406
+    assert httpx.get(url, headers={"Accept": "text/turtle"}).status_code == 406
 
 
 def test_api_errors(server):

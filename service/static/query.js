@@ -61,7 +61,7 @@ function localHref(iri) {
 function cell(term) {
   const td = document.createElement("td");
   if (!term) return td;
-  if (term.type === "uri") {
+  if (term.type === "uri" && /^https?:\/\//i.test(term.value)) {  // never a javascript: or data: link
     const a = document.createElement("a");
     a.href = localHref(term.value);
     a.textContent = term.value;
