@@ -80,6 +80,14 @@ class Minter:
     def build(self, build_id: str) -> NamedNode:
         return self._iri("build", build_id)
 
+    def update(self, update_id: str) -> NamedNode:
+        """A curator's SPARQL Update through the endpoint (a prov:Activity, see kg.updates)."""
+        return self._iri("update", update_id)
+
+    def curator(self, name: str) -> NamedNode:
+        """The holder of a named update token (a prov:Agent)."""
+        return self._iri("curator", slug(name))
+
     def software(self, version: str) -> NamedNode:
         return self._iri("software", "ctkg", version)
 

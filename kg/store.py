@@ -9,9 +9,12 @@ so that a reader that still has it open is not pulled from under.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
+import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 from pyoxigraph import Store
@@ -21,8 +24,42 @@ class StoreError(RuntimeError):
     pass
 
 
+class StoreBusy(StoreError):
+    """Another build or update holds the store's write lock."""
+
+
 def stores_root(store_dir: Path) -> Path:
     return store_dir.parent / (store_dir.name + ".d")
+
+
+@contextmanager
+def store_lock(store_dir: Path, timeout: float | None = None):
+    """One writer at a time: a build and an update (or two updates) each start from the live store
+    and swap in their result, so interleaved they would lose one another's changes.
+
+    An advisory ``flock`` on a file beside the link; the kernel releases it if the holder dies.
+    ``timeout`` None waits as long as it takes; otherwise StoreBusy after ``timeout`` seconds.
+    """
+    lock_path = store_dir.parent / f".{store_dir.name}.lock"
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a")
+    except OSError as exc:
+        raise StoreError(f"cannot create the store's lock file {lock_path}: {exc.strerror or exc}") from None
+    deadline = None if timeout is None else time.monotonic() + timeout
+    with handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise StoreBusy(f"another build or update of {store_dir} is running; try again shortly") from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def live_store_path(store_dir: Path) -> Path | None:

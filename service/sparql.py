@@ -1,20 +1,27 @@
-"""``/sparql``: the query side of the SPARQL 1.1 Protocol.
+"""``/sparql``: the SPARQL 1.1 Protocol, query and update.
 
-GET with ``query``; POST form-encoded; POST ``application/sparql-query``; ``default-graph-uri``
-and ``named-graph-uri``; the union of all graphs as default graph when no dataset is given;
-results by ``Accept`` (with q-values) or a ``format`` parameter; the Service Description on a
-GET without a query. Updates are never run for anonymous callers.
+Query: GET with ``query``; POST form-encoded; POST ``application/sparql-query``;
+``default-graph-uri`` and ``named-graph-uri``; the union of all graphs as default graph when no
+dataset is given; results by ``Accept`` (with q-values) or a ``format`` parameter; the Service
+Description on a GET without a query.
+
+Update: POST form-encoded ``update``; POST ``application/sparql-update``; ``using-graph-uri`` and
+``using-named-graph-uri``. Only with a curator's bearer token (``CTKG_UPDATE_TOKENS``); run on a
+copy of the store and swapped in, with an audit trail (``kg.updates``). Bodies are UTF-8.
 """
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import parse_qs
 
 import mimeparse
 from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from kg.store import StoreBusy
+from kg.updates import UpdateRefused, UpdateTimeout, apply_update
 from service.engine import Job, QueryRefused, QueryTimeout
 from service.state import ServiceState
 
@@ -87,26 +94,33 @@ async def sparql(request: Request) -> Response:
     state: ServiceState = request.app.state.ctkg
     if request.method not in ("GET", "POST"):
         return problem(405, f"{request.method} is not allowed on /sparql: use GET or POST", Allow="GET, POST")
-    url_params = parse_qs(request.url.query, keep_blank_values=True)
-    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    params = dict(url_params)
+    content_type_header = request.headers.get("content-type") or ""
+    content_type = content_type_header.split(";")[0].strip().lower()
     body_query: str | None = None
-    if request.method == "POST":
-        raw = await request.body()
-        if content_type == FORM:
-            form = parse_qs(raw.decode("utf-8"), keep_blank_values=True)
-            for key, values in form.items():
-                params.setdefault(key, []).extend(values)
-        elif content_type == QUERY_TYPE:
-            body_query = raw.decode("utf-8")
-        elif content_type == UPDATE_TYPE:
-            return _refuse_update(request, state)
-        else:
-            return problem(415, f"unsupported media type {content_type or '(none)'!r}: send {FORM}, "
-                                f"{QUERY_TYPE} or {UPDATE_TYPE}")
+    body_update: str | None = None
     try:
-        if "update" in params:
-            return _refuse_update(request, state)
+        params = parse_qs(request.url.query, keep_blank_values=True, errors="strict")
+        if request.method == "POST":
+            charset = _charset(content_type_header)
+            if charset not in (None, "utf-8", "utf8"):
+                return problem(415, f"the body is declared as {charset}: send it in UTF-8, as the protocol asks")
+            raw = await request.body()
+            if content_type == FORM:
+                form = parse_qs(raw.decode("utf-8"), keep_blank_values=True, errors="strict")
+                for key, values in form.items():
+                    params.setdefault(key, []).extend(values)
+            elif content_type == QUERY_TYPE:
+                body_query = raw.decode("utf-8")
+            elif content_type == UPDATE_TYPE:
+                body_update = raw.decode("utf-8")
+            else:
+                return problem(415, f"unsupported media type {content_type or '(none)'!r}: send {FORM}, "
+                                    f"{QUERY_TYPE} or {UPDATE_TYPE}")
+    except UnicodeDecodeError as exc:
+        return problem(400, f"the request is not valid UTF-8 (byte {exc.start}): send queries and updates in UTF-8")
+    if body_update is not None or "update" in params:
+        return await _update(request, state, params, body_update)
+    try:
         query = _one(params, "query")
         if body_query is not None:
             if query is not None:
@@ -151,11 +165,71 @@ def respond(answer, state: ServiceState) -> Response:
     return Response(answer.body, media_type=media_type, headers=headers)
 
 
-def _refuse_update(request: Request, state: ServiceState) -> Response:
-    token = state.settings.update_token
-    given = request.headers.get("authorization", "")
-    if not token:
-        return problem(403, "SPARQL Update is disabled on this endpoint (no update token is configured)")
-    if given != f"Bearer {token}":
-        return problem(401, "SPARQL Update needs a bearer token", **{"WWW-Authenticate": 'Bearer realm="ctkg"'})
-    return problem(501, "SPARQL Update through the endpoint is not available yet; rebuild with `kg build --update`")
+def _charset(content_type_header: str) -> str | None:
+    for parameter in content_type_header.split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
+
+
+def _curator(request: Request, state: ServiceState) -> str | Response:
+    """The name of the curator whose token the request carries, or the refusal to send back.
+
+    RFC 6750: no credentials or a wrong token is 401 with a Bearer challenge; 403 when the endpoint
+    takes no updates at all (no token configured), since no credentials would help.
+    """
+    tokens = state.settings.update_tokens
+    if not tokens:
+        return problem(403, "SPARQL Update is disabled on this endpoint: no update token is configured")
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not given.strip():
+        return problem(401, "SPARQL Update needs a curator's bearer token (Authorization: Bearer ...)",
+                       **{"WWW-Authenticate": 'Bearer realm="ctkg"'})
+    given = given.strip().encode("utf-8")
+    # Compare with every token, each in constant time, so timing says nothing about which one nearly matched.
+    matches = [name for name, token in tokens.items() if secrets.compare_digest(given, token.encode("utf-8"))]
+    if not matches:
+        return problem(401, "the bearer token is not valid for SPARQL Update on this endpoint",
+                       **{"WWW-Authenticate": 'Bearer realm="ctkg", error="invalid_token"'})
+    return matches[0]
+
+
+async def _update(request: Request, state: ServiceState, params: dict[str, list[str]],
+                  body_update: str | None) -> Response:
+    """The update operation: POST only, a curator's token, one update, then the copy-on-write run."""
+    if request.method != "POST":
+        return problem(405, "SPARQL Update must be sent with POST (form-encoded 'update' or "
+                            f"{UPDATE_TYPE}), never with GET", Allow="POST")
+    curator = _curator(request, state)
+    if isinstance(curator, Response):
+        return curator
+    try:
+        update = _one(params, "update")
+        if body_update is not None:
+            if update is not None:
+                raise QueryRefused("the request has an update in the body and another in the URL; send exactly one")
+            update = body_update
+        if "query" in params:
+            raise QueryRefused("the request has both a query and an update; send one operation per request")
+        for name in ("default-graph-uri", "named-graph-uri"):
+            if name in params:
+                raise QueryRefused(f"'{name}' belongs to queries; an update takes using-graph-uri and "
+                                   "using-named-graph-uri")
+    except QueryRefused as exc:
+        return problem(400, str(exc))
+    if state.settings.remote_query_url:
+        return problem(501, "this endpoint serves a remote store: send updates to that store's own endpoint")
+    try:
+        # Copying, updating and diffing run off the event loop, in a child process with the time limit.
+        record = await run_in_threadpool(lambda: apply_update(
+            state.settings, curator, update, params.get("using-graph-uri"), params.get("using-named-graph-uri")))
+    except UpdateRefused as exc:
+        return problem(400, str(exc))
+    except (UpdateTimeout, StoreBusy) as exc:
+        return problem(503, str(exc), **{"Retry-After": "5"})
+    except (RuntimeError, OSError) as exc:
+        return problem(500, f"update failed, nothing changed: {exc}")
+    summary = {"update": record.update, "curator": record.curator, "added": record.added, "removed": record.removed,
+               "graphs": [{"graph": c.graph, "added": c.added, "removed": c.removed} for c in record.graphs]}
+    return JSONResponse(summary)
