@@ -100,6 +100,8 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.store:
         settings = settings.model_copy(update={"store_dir": Path(args.store)})
+    if args.no_dumps:
+        settings = settings.model_copy(update={"write_dumps": False})
     progress = (lambda records: tqdm(records, desc="records", unit=" rec", file=sys.stderr)) if not args.quiet else None
     report = build(settings, args.paths or None, update=args.update, allow_invalid=args.allow_invalid, progress=progress)
     for failure in report.failures:
@@ -152,14 +154,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.store:
         settings = settings.model_copy(update={"store_dir": Path(args.store)})
-    if settings.remote_query_url:  # answers come from the remote store; `kg build` fills it
-        print(f"serving the remote store {shown_url(settings.remote_query_url)}", file=sys.stderr)
-    elif live_store_path(settings.store_dir) is None:
+    # With a remote store the answers come from it (`kg build` fills it): nothing to build here.
+    if not settings.remote_query_url and live_store_path(settings.store_dir) is None:
         print(f"no store at {settings.store_dir}: building it from {settings.data_dir}", file=sys.stderr)
-        build_args = argparse.Namespace(paths=[], store=None, update=False, quiet=True, allow_invalid=False)
+        build_args = argparse.Namespace(paths=[], store=None, update=False, quiet=True, allow_invalid=False,
+                                        no_dumps=False)
         if _build(build_args, settings) == EXIT_ERROR:
             return EXIT_ERROR
-    print(f"serving {settings.store_dir} at http://{args.host}:{args.port}/ (SPARQL: /sparql)", file=sys.stderr)
+    served = shown_url(settings.remote_query_url) if settings.remote_query_url else settings.store_dir
+    print(f"serving {served} at http://{args.host}:{args.port}/ (SPARQL: /sparql)", file=sys.stderr)
     uvicorn.run(create_app(settings, workers=args.workers), host=args.host, port=args.port, log_level="warning")
     return EXIT_OK
 
@@ -283,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--update", action="store_true",
                        help="start from the live store and replace only the graphs of the records given")
     build.add_argument("--quiet", action="store_true", help="no progress bar")
+    build.add_argument("--no-dumps", action="store_true", help="do not write the full dumps served at /dumps/")
     build.add_argument("--allow-invalid", action="store_true",
                        help="load records with SHACL violations too (they are still reported)")
     build.set_defaults(run=_build)

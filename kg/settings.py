@@ -21,7 +21,9 @@ class Settings(BaseSettings):
     shapes_dir: Path = PROJECT_ROOT / "shapes"
     queries_dir: Path = PROJECT_ROOT / "queries"
     store_dir: Path = PROJECT_ROOT / "var" / "store"
-    dumps_dir: Path = PROJECT_ROOT / "var" / "dumps"
+    # Where the full dumps of each store version go; by default beside the store (``<store_dir>.dumps``),
+    # so a store given with --store keeps its own dumps.
+    dumps_dir: Path | None = None
     # Write the full dumps (N-Quads, TriG, Turtle, JSON-LD; gzip) with every store version.
     write_dumps: bool = True
     # A remote SPARQL 1.1 endpoint to use instead of the embedded store (see docs/remote-store.md).
@@ -30,7 +32,8 @@ class Settings(BaseSettings):
     remote_query_url: str | None = None
     remote_update_url: str | None = None
     remote_store_url: str | None = None
-    remote_chunk_quads: int = Field(default=50_000, gt=0)  # quads per load request
+    remote_chunk_quads: int = Field(default=20_000, gt=0)  # quads per load request
+    remote_load_timeout_s: float = Field(default=300.0, gt=0)  # per load request; queries use query_timeout_s
     remote_auth: Literal["basic", "digest", "bearer"] | None = None  # default: bearer with a token, else basic
     remote_user: str | None = None
     remote_password: SecretStr | None = None
@@ -59,3 +62,7 @@ class Settings(BaseSettings):
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @property
+    def dumps_root(self) -> Path:
+        return self.dumps_dir or self.store_dir.parent / (self.store_dir.name + ".dumps")

@@ -8,11 +8,13 @@ the worker, so only bytes cross the process boundary.
 
 from __future__ import annotations
 
+import io
 import itertools
 import multiprocessing as mp
 import queue
 import re
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,13 +87,29 @@ def _term(text: str):
     return quad.object
 
 
+def answer_from(result, job: Job) -> Answer:
+    """A pyoxigraph query result, capped at the job's limit and written in the job's format."""
+    from pyoxigraph import QueryBoolean, QuerySolutions, RdfFormat, serialize
+
+    if isinstance(result, QueryBoolean):
+        return Answer("ask", results.ask(bool(result), job.select_format), results.MEDIA_TYPES[job.select_format],
+                      False, 1)
+    if isinstance(result, QuerySolutions):
+        variables = [v.value for v in result.variables]
+        rows, truncated = _take(([solution[v] for v in variables] for solution in result), job.limit)
+        return Answer("select", results.select(variables, rows, job.select_format),
+                      results.MEDIA_TYPES[job.select_format], truncated, len(rows))
+    triples, truncated = _take(result, job.limit)
+    fmt = {"ttl": RdfFormat.TURTLE, "nt": RdfFormat.N_TRIPLES, "jsonld": RdfFormat.JSON_LD,
+           "rdf": RdfFormat.RDF_XML}[job.graph_format]
+    return Answer("graph", serialize(triples, format=fmt), fmt.media_type, truncated, len(triples))
+
+
 def _worker(connection, store_path: str) -> None:
-    from pyoxigraph import (DefaultGraph, NamedNode, QueryBoolean, QuerySolutions, RdfFormat, Store, Variable,
-                            serialize)
+    from pyoxigraph import DefaultGraph, NamedNode, Store, Variable
 
     store = Store.read_only(store_path)
-    graph_formats = {"ttl": RdfFormat.TURTLE, "nt": RdfFormat.N_TRIPLES, "jsonld": RdfFormat.JSON_LD,
-                     "rdf": RdfFormat.RDF_XML}
+    connection.send(("ready", None))  # starting a worker is not part of any query's time
     while True:
         try:
             job: Job = connection.recv()
@@ -108,19 +126,7 @@ def _worker(connection, store_path: str) -> None:
             if job.substitutions:
                 kwargs["substitutions"] = {Variable(name): _term(text) for name, text in job.substitutions.items()}
             result = store.query(job.query, **kwargs)
-            if isinstance(result, QueryBoolean):
-                answer = Answer("ask", results.ask(bool(result), job.select_format),
-                                results.MEDIA_TYPES[job.select_format], False, 1)
-            elif isinstance(result, QuerySolutions):
-                variables = [v.value for v in result.variables]
-                rows, truncated = _take(([solution[v] for v in variables] for solution in result), job.limit)
-                answer = Answer("select", results.select(variables, rows, job.select_format),
-                                results.MEDIA_TYPES[job.select_format], truncated, len(rows))
-            else:
-                triples, truncated = _take(result, job.limit)
-                fmt = graph_formats[job.graph_format]
-                answer = Answer("graph", serialize(triples, format=fmt), fmt.media_type, truncated, len(triples))
-            connection.send(("ok", answer))
+            connection.send(("ok", answer_from(result, job)))
         except SyntaxError as exc:
             connection.send(("syntax", str(exc)))
         except Exception as exc:  # noqa: BLE001 - reported to the caller as a query error
@@ -133,6 +139,18 @@ class _Worker:
         self.process = context.Process(target=_worker, args=(child, store_path), daemon=True)
         self.process.start()
         child.close()
+        self.ready = False
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
+        """Wait until the worker has opened the store (once); a worker that cannot is an error."""
+        if self.ready:
+            return
+        if not self.connection.poll(timeout):
+            raise RuntimeError("a query worker did not start")
+        status, _ = self.connection.recv()
+        if status != "ready":
+            raise RuntimeError("a query worker did not start")
+        self.ready = True
 
     def kill(self) -> None:
         self.process.kill()
@@ -167,6 +185,7 @@ class QueryEngine:
         except queue.Empty:
             raise QueryTimeout(f"all query workers stayed busy for {self.timeout:g} s; try again shortly") from None
         try:
+            worker.wait_ready()
             worker.connection.send(job)
             if not worker.connection.poll(self.timeout):
                 raise QueryTimeout(f"the query ran longer than the {self.timeout:g} s limit and was stopped")
@@ -174,7 +193,7 @@ class QueryEngine:
         except QueryTimeout:
             self._replace(worker)
             raise
-        except (EOFError, OSError, BrokenPipeError):
+        except (EOFError, OSError, BrokenPipeError, RuntimeError):
             self._replace(worker)
             raise RuntimeError("the query worker stopped unexpectedly") from None
         self._idle.put(worker)
@@ -195,3 +214,89 @@ class QueryEngine:
             workers, self._workers = self._workers, []
         for worker in workers:
             worker.kill()
+
+
+class _Deadline(io.RawIOBase):
+    """Reads a remote answer and stops with QueryTimeout once the query's time is up."""
+
+    def __init__(self, response, deadline: float, limit: float):
+        self.response, self.deadline, self.limit = response, deadline, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if time.monotonic() > self.deadline:
+            raise QueryTimeout(f"the query ran longer than the {self.limit:g} s limit and was stopped")
+        try:
+            return self.response.readinto(buffer)
+        except TimeoutError:
+            raise QueryTimeout(f"the query ran longer than the {self.limit:g} s limit and was stopped") from None
+
+
+class RemoteQueryEngine:
+    """The same contract as QueryEngine over a remote SPARQL endpoint (kg.remote).
+
+    The query is checked here before anything is sent: SERVICE is refused, and pyoxigraph parses it
+    (over an empty store) so that a bad query or an update gets the same 400 as on the embedded
+    store and nothing but a read-only query ever reaches the remote. Named-query parameters are
+    bound by a VALUES block written by pyoxigraph. The answer is read as a stream, capped, and
+    written by our own serialisers; past the time limit the connection is closed.
+    """
+
+    def __init__(self, remote, workers: int = 2, timeout: float = 30.0):
+        from pyoxigraph import Store
+
+        self.remote = remote
+        self.timeout = timeout
+        self._slots = threading.BoundedSemaphore(max(1, workers))
+        self._parser = Store()  # empty: used only to parse queries
+
+    def _prepare(self, job: Job) -> str:
+        from pyoxigraph import Variable
+
+        from kg.remote import bind_values
+
+        check_no_service(job.query)
+        substitutions = {name: _term(text) for name, text in (job.substitutions or {}).items()}
+        try:
+            self._parser.query(job.query, base_iri=job.base_iri,
+                               substitutions={Variable(n): t for n, t in substitutions.items()} or None)
+        except SyntaxError as exc:
+            raise QueryRefused(f"bad query: {exc}") from None
+        try:
+            text = bind_values(job.query, substitutions)
+        except ValueError as exc:
+            raise QueryRefused(str(exc)) from None
+        return f"BASE <{job.base_iri}>\n{text}"
+
+    def run(self, job: Job) -> Answer:
+        from kg.remote import RemoteError
+
+        text = self._prepare(job)
+        deadline = time.monotonic() + self.timeout
+        if not self._slots.acquire(timeout=self.timeout):
+            raise QueryTimeout(f"all query slots stayed busy for {self.timeout:g} s; try again shortly")
+        try:
+            remaining = max(0.1, deadline - time.monotonic())
+            default_graphs = job.default_graphs or []
+            try:
+                response, media_type = self.remote.open_query(text, default_graphs=default_graphs,
+                                                              named_graphs=job.named_graphs or [], timeout=remaining)
+            except TimeoutError:
+                raise QueryTimeout(f"the query ran longer than the {self.timeout:g} s limit and was stopped") from None
+            except RemoteError as exc:
+                if exc.status == 400:
+                    raise QueryRefused(f"bad query: {exc}") from None
+                raise RuntimeError(str(exc)) from None
+            with response:
+                stream = io.BufferedReader(_Deadline(response, deadline, self.timeout))
+                try:
+                    return answer_from(self.remote.parse_answer(stream, media_type), job)
+                except (SyntaxError, ValueError) as exc:
+                    raise RuntimeError(f"unreadable answer from the remote store: {exc}") from None
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        pass

@@ -235,6 +235,9 @@ async def resource(kind: str, rest: str, request: Request) -> Response:
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     headers = {"Vary": "Accept", "ETag": etag}
     modified = _last_modified(state, subject)
+    edited = _last_curator_edit(state, subject)
+    if edited is not None and (modified is None or edited > modified):
+        modified = edited  # else If-Modified-Since would answer 304 with the page from before the fix
     if modified is not None:
         headers["Last-Modified"] = format_datetime(modified, usegmt=True)
     if _not_modified(request, etag, modified):
@@ -259,6 +262,20 @@ def _last_modified(state: ServiceState, subject: str) -> datetime | None:
     for quad in store.quads_for_pattern(NamedNode(f"{base}/dataset"), NamedNode(DCTERMS + "modified"), None, None):
         return _as_datetime(quad.object.value)
     return None
+
+
+def _last_curator_edit(state: ServiceState, subject: str) -> datetime | None:
+    """When a curator's SPARQL Update last changed a trial's graph (kg.updates records it in the dataset graph)."""
+    base = state.settings.base_iri
+    if not subject.startswith(f"{base}/trial/"):
+        return None
+    nct = subject[len(f"{base}/trial/"):].split("/")[0]
+    store, dataset = state.store(), NamedNode(f"{base}/graph/dataset")
+    times = [_as_datetime(ended.object.value)
+             for influence in store.quads_for_pattern(NamedNode(f"{base}/graph/{nct}"),
+                                                      NamedNode(PROV + "wasInfluencedBy"), None, dataset)
+             for ended in store.quads_for_pattern(influence.object, NamedNode(PROV + "endedAtTime"), None, dataset)]
+    return max((t for t in times if t is not None), default=None)
 
 
 def _as_datetime(value: str) -> datetime | None:

@@ -33,6 +33,18 @@ class ServiceState:
         self._store: Store | None = None
 
     def _refresh(self) -> None:
+        if self.settings.remote_query_url:  # a remote SPARQL store instead of the embedded one (kg.remote)
+            with self._lock:
+                if self._engine is None:
+                    from kg.remote import RemoteStore
+                    from service.engine import RemoteQueryEngine
+
+                    remote = RemoteStore(self.settings)
+                    remote.check_union_default_graph()
+                    self._store = remote
+                    self._engine = RemoteQueryEngine(remote, workers=self.workers,
+                                                     timeout=self.settings.query_timeout_s)
+            return
         path = live_store_path(self.settings.store_dir)
         if path == self._path and self._engine is not None:
             return
@@ -70,9 +82,13 @@ class ServiceState:
             Quad(service, iri(SD, "feature"), iri(SD, "UnionDefaultGraph")).triple,
             Quad(service, iri(SD, "defaultDataset"), dataset).triple,
             Quad(service, iri(DCTERMS, "description"), Literal(
-                f"Read-only SPARQL 1.1 endpoint. Each query is limited to {self.settings.query_timeout_s:g} s and "
-                f"{self.settings.result_limit} results; SERVICE and updates are refused.")).triple,
+                f"SPARQL 1.1 endpoint. Each query is limited to {self.settings.query_timeout_s:g} s and "
+                f"{self.settings.result_limit} results; SERVICE and LOAD are refused; "
+                + ("updates need a curator's bearer token and are recorded."
+                   if self.settings.update_tokens else "updates are refused."))).triple,
         ]
+        if self.settings.update_tokens:
+            triples.append(Quad(service, iri(SD, "supportedLanguage"), iri(SD, "SPARQL11Update")).triple)
         triples += [Quad(service, iri(SD, "resultFormat"), NamedNode(FORMATS + f)).triple for f in RESULT_FORMATS]
         store = self.store()
         triples += [q.triple for q in store.quads_for_pattern(None, None, None, NamedNode(f"{base}/graph/dataset"))]
