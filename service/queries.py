@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from kg.queries import NamedQuery, QueryError, bind, load_library
-from service.engine import Job, QueryRefused, QueryTimeout
+from service.engine import Job
 import mimeparse
 
-from service.sparql import FORMAT_PARAM, GRAPH_TYPES, SELECT_TYPES, _formats, problem, respond
+from service.sparql import FORMAT_PARAM, GRAPH_TYPES, SELECT_TYPES, _formats, problem, run_job
 from service.state import ServiceState
 
 OPENAPI_TYPES = {"string": "string", "integer": "integer", "decimal": "number", "boolean": "boolean",
@@ -85,15 +84,7 @@ async def run_named(request: Request, query: NamedQuery) -> Response:
     job = Job(query=query.text, base_iri=state.settings.base_iri + "/", select_format=formats[0],
               graph_format=formats[1], limit=state.settings.result_limit, default_graphs=None, named_graphs=None,
               union_default=True, substitutions={name: str(term) for name, term in terms.items()})
-    try:
-        answer = await run_in_threadpool(lambda: state.engine().run(job))
-    except QueryRefused as exc:
-        return problem(400, str(exc))
-    except QueryTimeout as exc:
-        return problem(503, str(exc), **{"Retry-After": "5"})
-    except RuntimeError as exc:
-        return problem(500, f"query failed: {exc}")
-    return respond(answer, state)
+    return await run_job(state, job)
 
 
 def add_routes(app: FastAPI, state: ServiceState) -> None:

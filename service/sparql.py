@@ -142,6 +142,11 @@ async def sparql(request: Request) -> Response:
         limit=state.settings.result_limit, default_graphs=default_graphs, named_graphs=named_graphs,
         union_default=default_graphs is None and named_graphs is None,
     )
+    return await run_job(state, job)
+
+
+async def run_job(state: ServiceState, job: Job) -> Response:
+    """Run a query job and answer: its results, or 400 (refused), 503 (time limit, busy) or 500."""
     try:
         # CPU-bound work runs off the event loop (and in a worker process with a time limit).
         answer = await run_in_threadpool(lambda: state.engine().run(job))

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -98,15 +99,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serving(store_dir: Path, **env: str):
-    """`kg serve` on a free loopback port over ``store_dir``, with extra ``CTKG_*`` settings; yields its URL."""
+def serving(store_dir: Path, wait_s: float = 60, **env: str):
+    """`kg serve` on a free loopback port over ``store_dir``, with extra ``CTKG_*`` settings; yields its URL.
+    ``wait_s``: how long to wait for it to answer (longer when it first builds the store)."""
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "kg.cli", "serve", "--port", str(port), "--store", str(store_dir)],
         env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
+    deadline = time.time() + wait_s
     while time.time() < deadline:
         try:
             if httpx.get(url + "/sparql", timeout=1).status_code == 200:
@@ -156,3 +158,24 @@ def parse_rdf(server: str, content: bytes, rdflib_format: str) -> rdflib.Graph:
         if isinstance(document, dict) and "@context" in document:
             assert document["@context"] == httpx.get(server + "/context.jsonld").json()["@context"]
     return rdflib.Graph().parse(data=content, format=rdflib_format)
+
+
+def loopback_listener():
+    """A TCP listener on 127.0.0.1 that records any connection made to it within 3 s:
+    (listener, thread, connections). Join the thread, then close the listener."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(3)
+    connected: list = []
+
+    def accept():
+        try:
+            connection, _ = listener.accept()
+            connected.append(connection)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    return listener, thread, connected

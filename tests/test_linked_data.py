@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
-import os
-import subprocess
-import sys
-import time
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -16,7 +11,7 @@ import pytest
 import rdflib
 from rdflib.compare import isomorphic
 
-from conftest import _free_port, parse_rdf as parse
+from conftest import parse_rdf as parse, serving
 
 BASE = "http://localhost:8000"
 DUMP_FORMATS = {"ctkg.nq.gz": "nquads", "ctkg.trig.gz": "trig", "ctkg.ttl.gz": "turtle", "ctkg.jsonld.gz": "json-ld"}
@@ -119,25 +114,8 @@ def test_home_page_links_the_dumps_and_the_query_page(server):
 def public_server(tmp_path_factory):
     """The same records built and served under a public base, as behind a reverse proxy."""
     root = tmp_path_factory.mktemp("public")
-    port = _free_port()
-    env = dict(os.environ, CTKG_BASE_IRI="https://trials.example.org", CTKG_STORE_DIR=str(root / "store"),
-               CTKG_DUMPS_DIR=str(root / "dumps"))
-    process = subprocess.Popen([sys.executable, "-m", "kg.cli", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            if httpx.get(url + "/sparql", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        pytest.fail("server did not start: " + process.stdout.read().decode())
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with serving(root / "store", wait_s=120, CTKG_BASE_IRI="https://trials.example.org") as url:
+        yield url
 
 
 def test_serving_under_a_public_base(public_server):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 
 import httpx
 import pytest
 import rdflib
+
+from conftest import loopback_listener
 
 PREFIX = "PREFIX ctkg: <http://localhost:8000/ontology/>\n"
 TRIALS = ["NCT05173246", "NCT06281886", "NCT07248696", "NCT07325539", "NCT07581821"]
@@ -148,22 +148,8 @@ def test_cors_for_browser_clients(server):
 
 def test_service_clause_never_connects(server):
     """A SERVICE clause aimed at a listener on 127.0.0.1 is refused and the listener sees no connection."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    listener.settimeout(3)
+    listener, thread, connected = loopback_listener()
     port = listener.getsockname()[1]
-    connected = []
-
-    def accept():
-        try:
-            connection, _ = listener.accept()
-            connected.append(connection)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=accept)
-    thread.start()
     query = f"SELECT * {{ SERVICE <http://127.0.0.1:{port}/sparql> {{ ?s ?p ?o }} }}"
     response = httpx.get(server + "/sparql", params={"query": query})
     thread.join()

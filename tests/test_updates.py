@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ import httpx
 import pytest
 import rdflib
 
-from conftest import CURATOR_TOKENS, copy_store, serving
+from conftest import CURATOR_TOKENS, copy_store, loopback_listener, serving
 
 # Generous: after an update the server starts query workers over the new store; a busy machine is slow.
 http = httpx.Client(timeout=120)
@@ -174,26 +173,6 @@ def test_the_audit_line_and_the_prov_activity_name_the_curator(curated):
     assert page.status_code == 200 and "wasAssociatedWith" in page.text
 
 
-def _listener():
-    """A TCP listener on 127.0.0.1 that records any connection made to it within 3 s."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    listener.settimeout(3)
-    connected: list = []
-
-    def accept():
-        try:
-            connection, _ = listener.accept()
-            connected.append(connection)
-        except OSError:
-            pass
-
-    thread = threading.Thread(target=accept)
-    thread.start()
-    return listener, thread, connected
-
-
 @pytest.mark.parametrize("update", [
     "LOAD <http://127.0.0.1:{port}/trials.ttl>",
     "LOAD SILENT <http://127.0.0.1:{port}/trials.ttl> INTO GRAPH <http://localhost:8000/graph/loaded>",
@@ -203,7 +182,7 @@ def _listener():
 def test_load_and_service_are_refused_even_with_the_token_and_never_connect(curated, update):
     """LOAD or SERVICE aimed at a listener on 127.0.0.1: 400 with the curator's token, no connection, no change."""
     live_before = curated.live()
-    listener, thread, connected = _listener()
+    listener, thread, connected = loopback_listener()
     text = update.format(port=listener.getsockname()[1])
     response = http.post(curated.url + "/sparql", content=text.encode(),
                           headers={"Content-Type": UPDATE_TYPE, **bearer("alice")})
