@@ -7,7 +7,6 @@ records given are replaced; every other graph stays as it was.
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,7 +26,7 @@ from kg.vocabularies import expand
 from kg.settings import Settings
 from kg.sources import RecordFailure, read_records
 from kg.dumps import dump_urls, dumps_folder, prune_dumps, write_dumps
-from kg.store import StoreError, live_store_path, new_build_dir, store_lock, stores_root, swap_in
+from kg.store import StoreError, discard_build, live_store_path, new_build_dir, store_lock, stores_root, swap_in
 from kg.validate import ValidationReport, render, validate_ontology, validate_trials
 
 
@@ -114,41 +113,49 @@ def _build_unlocked(
 
     target = new_build_dir(settings.store_dir, mapper.build_id)
     try:
-        live = live_store_path(settings.store_dir)
-        if update and live is not None:
-            Store.read_only(str(live)).backup(str(target))
-        store = Store(str(target))
-        trial_quads: list[Quad] = []
-        for mapped in _map_and_check(records, mapper, settings, report, update=update, validate=validate,
-                                     allow_invalid=allow_invalid):
-            if update and store.contains_named_graph(mapped.graph):
-                store.remove_graph(mapped.graph)
-            trial_quads.extend(mapped.quads)
-        system = Minter(settings.base_iri)
-        for name in ("ontology", "concepts", "dataset"):
-            if store.contains_named_graph(system.system_graph(name)):
-                store.remove_graph(system.system_graph(name))
-        store.bulk_extend(ontology_quads(settings))
-        store.bulk_extend(mapper.concept_quads())
-        store.bulk_extend(trial_quads)
-        trials_total = sum(1 for graph in store.named_graphs()
-                           if graph.value.startswith(f"{settings.base_iri}/graph/NCT"))
-        store.bulk_extend(mapper.build_quads(trials_total))
-        dumps = dump_urls(settings.base_iri) if settings.write_dumps else []
-        dataset = list(describe(store, settings.base_iri, mapper.build_time, mapper.build_id, dumps))
-        store.bulk_extend(dataset)
-        store.optimize()
-        store.flush()
-        report.triples = sum(1 for _ in store.quads_for_pattern(None, None, None, None))
-        if settings.write_dumps:  # written before the swap: the dumps served always match the store served
-            write_dumps(store, settings.base_iri, dumps_folder(settings.dumps_root, target))
-        del store
-        report.store_path = swap_in(settings.store_dir, target)
-        prune_dumps(settings.dumps_root, keep={p.name for p in stores_root(settings.store_dir).iterdir()})
-    except BaseException:
-        shutil.rmtree(target, ignore_errors=True)
+        _build_into(target, settings, mapper, records, report, update=update, validate=validate,
+                    allow_invalid=allow_invalid)
+    except BaseException as failure:
+        discard_build(target, failure)
+        discard_build(dumps_folder(settings.dumps_root, target))
         raise
     return report
+
+
+def _build_into(target: Path, settings: Settings, mapper: Mapper, records, report: BuildReport, *,
+                update: bool, validate: bool, allow_invalid: bool) -> None:
+    """Load a new store at ``target``, write its dumps, and swap it in."""
+    live = live_store_path(settings.store_dir)
+    if update and live is not None:
+        Store.read_only(str(live)).backup(str(target))
+    store = Store(str(target))
+    trial_quads: list[Quad] = []
+    for mapped in _map_and_check(records, mapper, settings, report, update=update, validate=validate,
+                                 allow_invalid=allow_invalid):
+        if update and store.contains_named_graph(mapped.graph):
+            store.remove_graph(mapped.graph)
+        trial_quads.extend(mapped.quads)
+    system = Minter(settings.base_iri)
+    for name in ("ontology", "concepts", "dataset"):
+        if store.contains_named_graph(system.system_graph(name)):
+            store.remove_graph(system.system_graph(name))
+    store.bulk_extend(ontology_quads(settings))
+    store.bulk_extend(mapper.concept_quads())
+    store.bulk_extend(trial_quads)
+    trials_total = sum(1 for graph in store.named_graphs()
+                       if graph.value.startswith(f"{settings.base_iri}/graph/NCT"))
+    store.bulk_extend(mapper.build_quads(trials_total))
+    dumps = dump_urls(settings.base_iri) if settings.write_dumps else []
+    dataset = list(describe(store, settings.base_iri, mapper.build_time, mapper.build_id, dumps))
+    store.bulk_extend(dataset)
+    store.optimize()
+    store.flush()
+    report.triples = sum(1 for _ in store.quads_for_pattern(None, None, None, None))
+    if settings.write_dumps:  # written before the swap: the dumps served always match the store served
+        write_dumps(store, settings.base_iri, dumps_folder(settings.dumps_root, target))
+    del store
+    report.store_path = swap_in(settings.store_dir, target)
+    prune_dumps(settings.dumps_root, keep={p.name for p in stores_root(settings.store_dir).iterdir()})
 
 
 def _map_and_check(records, mapper: Mapper, settings: Settings, report: BuildReport, *, update: bool,

@@ -10,8 +10,10 @@ so that a reader that still has it open is not pulled from under.
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 import shutil
+import traceback
 import time
 import uuid
 from contextlib import contextmanager
@@ -84,6 +86,22 @@ def new_build_dir(store_dir: Path, build_id: str) -> Path:
     if path.exists():
         shutil.rmtree(path)
     return path
+
+
+def discard_build(path: Path, failure: BaseException | None = None) -> None:
+    """Remove a build that failed before its swap.
+
+    pyoxigraph has no ``close()``: RocksDB keeps writing into the folder (a flush, its LOG) until
+    the last reference to the Store is gone, and the traceback of ``failure`` holds references
+    through the frames it passed. Those frames have finished, so their locals are cleared first.
+    """
+    if failure is not None and failure.__traceback__ is not None:
+        traceback.clear_frames(failure.__traceback__)
+    gc.collect()
+    for _ in range(3):  # a late write can recreate a file while the tree is being removed
+        shutil.rmtree(path, ignore_errors=True)
+        if not path.exists():
+            return
 
 
 def swap_in(store_dir: Path, built: Path) -> Path:

@@ -28,7 +28,6 @@ import multiprocessing as mp
 import os
 import re
 import secrets
-import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,7 +43,7 @@ from kg.dumps import dumps_folder, prune_dumps, write_dumps
 from kg.mint import Minter
 from kg.namespaces import DCTERMS, LABEL, PROV, RDFS, TYPE, XSD, iri
 from kg.settings import Settings
-from kg.store import StoreBusy, StoreError, live_store_path, new_build_dir, stores_root, store_lock, swap_in
+from kg.store import StoreBusy, StoreError, discard_build, live_store_path, new_build_dir, stores_root, store_lock, swap_in
 
 # Starting the child (a fresh interpreter importing pyoxigraph) is not part of the time limit.
 CHILD_START_LIMIT_S = 60.0
@@ -411,9 +410,9 @@ def apply_update(settings: Settings, curator: str, text: str, using_graphs: list
                     applied = _run_child(live, target, runnable, settings.base_iri, record, timeout, dumps)
                     final = swap_in(settings.store_dir, target)
                 except BaseException:
-                    shutil.rmtree(target, ignore_errors=True)
+                    discard_build(target)
                     if dumps is not None:
-                        shutil.rmtree(dumps, ignore_errors=True)
+                        discard_build(dumps)
                     raise
                 prune_dumps(settings.dumps_root, keep={p.name for p in stores_root(settings.store_dir).iterdir()})
                 applied.store_before, applied.store_after = live.name, final.name
