@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/synth.py --count 10000 --seed 1 --out var/synth-10k.zip [--malformed-rate 0.002]
 
 Writes a ZIP laid out like the registry's bulk JSON download: one v2 study object per member,
-named ``NCTxxxxxxxx.json``, which ``kg.sources`` reads member by member (``read_zip``).
+named ``NCTxxxxxxxx.json``, which ``kg.sources`` reads member by member (``read_raw``).
 
 What the records look like, and why:
 - Names come from the curated concept tables (``ontology/concepts/*.yaml``), so a build

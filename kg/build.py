@@ -7,27 +7,31 @@ records given are replaced; every other graph stays as it was.
 
 from __future__ import annotations
 
-from collections import Counter
+import multiprocessing
+import os
+from collections import Counter, deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain, islice
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import pyoxigraph
 import yaml
-from pyoxigraph import NamedNode, Quad, RdfFormat, Store
+from pyoxigraph import NamedNode, Quad, RdfFormat, Store, serialize
 
 from kg.concepts import load_concepts
 from kg.dataset import describe
-from kg.mapping import MappedTrial, Mapper, Unresolved
+from kg.mapping import Mapper, Unresolved
 from kg.mint import Minter
 from kg.namespaces import SKOS, iri, ontology_namespace
 from kg.vocabularies import expand
 from kg.settings import Settings
-from kg.sources import RecordFailure, read_records
+from kg.sources import RawRecord, RecordFailure, read_raw
 from kg.dumps import dump_urls, dumps_folder, prune_dumps, write_dumps
 from kg.store import StoreError, discard_build, live_store_path, new_build_dir, store_lock, stores_root, swap_in
-from kg.validate import ValidationReport, render, validate_ontology, validate_trials
+from kg.validate import SEVERITY_ORDER, ResultRow, ValidationReport, render, validate_ontology, validate_trials
 
 
 def reports_dir(settings: Settings) -> Path:
@@ -54,7 +58,10 @@ class BuildReport:
     remote: str | None = None  # the remote SPARQL endpoint loaded instead of a local store (kg.remote)
     trials: list[str] = field(default_factory=list)
     failures: list[RecordFailure] = field(default_factory=list)
+    # Unresolved strings: every one is counted by kind and kept in the graph (the curation queue query
+    # lists them); the first UNRESOLVED_LISTED are kept here for the summary, so memory stays flat.
     unresolved: list[Unresolved] = field(default_factory=list)
+    unresolved_counts: Counter = field(default_factory=Counter)
     links: Counter = field(default_factory=Counter)
     linksets: dict[str, int] = field(default_factory=dict)
     triples: int = 0
@@ -64,6 +71,15 @@ class BuildReport:
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    def count_unresolved(self, items: list[Unresolved]) -> None:
+        self.unresolved_counts.update(item.kind for item in items)
+        room = UNRESOLVED_LISTED - len(self.unresolved)
+        if room > 0:
+            self.unresolved.extend(items[:room])
+
+
+UNRESOLVED_LISTED = 200
 
 
 def ontology_quads(settings: Settings) -> Iterable[Quad]:
@@ -100,20 +116,21 @@ def _build_unlocked(
     report = BuildReport()
     tables = load_concepts(settings.ontology_dir / "concepts")
     mapper = Mapper(settings.base_iri, tables, build_time=build_time)
-    records = read_records(paths or [settings.data_dir])
+    raws = read_raw(paths or [settings.data_dir])
     if progress:
-        records = progress(records)
+        raws = progress(raws)
+    plan = ChunkPlan(settings, mapper.build_time, mapper.build_id, validate)
     if settings.remote_query_url:  # a remote SPARQL store instead of the local one: see kg.remote
         from kg.remote import load_build
 
-        accepted = _map_and_check(records, mapper, settings, report, update=update, validate=validate,
-                                  allow_invalid=allow_invalid)
+        accepted = [(mapper.mint.graph(record.nct_id), list(pyoxigraph.parse(record.nquads, format=RdfFormat.N_QUADS)))
+                    for record in _accept(map_chunks(raws, plan), report, settings, update, validate, allow_invalid)]
         load_build(settings, mapper, accepted, report, update=update)
         return report
 
     target = new_build_dir(settings.store_dir, mapper.build_id)
     try:
-        _build_into(target, settings, mapper, records, report, update=update, validate=validate,
+        _build_into(target, settings, mapper, map_chunks(raws, plan), report, update=update, validate=validate,
                     allow_invalid=allow_invalid)
     except BaseException as failure:
         discard_build(target, failure)
@@ -122,26 +139,33 @@ def _build_unlocked(
     return report
 
 
-def _build_into(target: Path, settings: Settings, mapper: Mapper, records, report: BuildReport, *,
-                update: bool, validate: bool, allow_invalid: bool) -> None:
-    """Load a new store at ``target``, write its dumps, and swap it in."""
+def _build_into(target: Path, settings: Settings, mapper: Mapper, outcomes: Iterable[ChunkOutcome],
+                report: BuildReport, *, update: bool, validate: bool, allow_invalid: bool) -> None:
+    """Load a new store at ``target`` chunk by chunk, describe it, write its dumps, and swap it in."""
     live = live_store_path(settings.store_dir)
     if update and live is not None:
         Store.read_only(str(live)).backup(str(target))
     store = Store(str(target))
-    trial_quads: list[Quad] = []
-    for mapped in _map_and_check(records, mapper, settings, report, update=update, validate=validate,
-                                 allow_invalid=allow_invalid):
-        if update and store.contains_named_graph(mapped.graph):
-            store.remove_graph(mapped.graph)
-        trial_quads.extend(mapped.quads)
     system = Minter(settings.base_iri)
     for name in ("ontology", "concepts", "dataset"):
         if store.contains_named_graph(system.system_graph(name)):
             store.remove_graph(system.system_graph(name))
     store.bulk_extend(ontology_quads(settings))
     store.bulk_extend(mapper.concept_quads())
-    store.bulk_extend(trial_quads)
+    batch: list[bytes] = []
+    batch_bytes = 0
+    for record in _accept(outcomes, report, settings, update, validate, allow_invalid):
+        graph = mapper.mint.graph(record.nct_id)
+        if update and store.contains_named_graph(graph):
+            store.remove_graph(graph)
+        batch.append(record.nquads)
+        batch_bytes += len(record.nquads)
+        if batch_bytes >= LOAD_BATCH_BYTES:
+            store.bulk_load(b"".join(batch), format=RdfFormat.N_QUADS)
+            batch, batch_bytes = [], 0
+    if batch:
+        store.bulk_load(b"".join(batch), format=RdfFormat.N_QUADS)
+    del batch
     trials_total = sum(1 for graph in store.named_graphs()
                        if graph.value.startswith(f"{settings.base_iri}/graph/NCT"))
     store.bulk_extend(mapper.build_quads(trials_total))
@@ -150,7 +174,7 @@ def _build_into(target: Path, settings: Settings, mapper: Mapper, records, repor
     store.bulk_extend(dataset)
     store.optimize()
     store.flush()
-    report.triples = sum(1 for _ in store.quads_for_pattern(None, None, None, None))
+    report.triples = len(store)
     if settings.write_dumps:  # written before the swap: the dumps served always match the store served
         write_dumps(store, settings.base_iri, dumps_folder(settings.dumps_root, target))
     del store
@@ -158,45 +182,168 @@ def _build_into(target: Path, settings: Settings, mapper: Mapper, records, repor
     prune_dumps(settings.dumps_root, keep={p.name for p in stores_root(settings.store_dir).iterdir()})
 
 
-def _map_and_check(records, mapper: Mapper, settings: Settings, report: BuildReport, *, update: bool,
-                   validate: bool, allow_invalid: bool) -> list[MappedTrial]:
-    """Map every record and validate it; the trials to load (rejected and failed ones are in the report)."""
+def _accept(outcomes: Iterable[ChunkOutcome], report: BuildReport, settings: Settings, update: bool,
+            validate: bool, allow_invalid: bool) -> Iterator[MappedRecord]:
+    """The trials to load, in input order; failures, duplicates and rejected trials go to the report."""
     seen: dict[str, str] = {}
-    pairs = []
-    for record in records:
-        if isinstance(record, RecordFailure):
-            report.failures.append(record)
-            continue
-        where = record.source.file if record.source else "?"
-        if record.nct_id in seen:
-            # Two records of one trial would merge into one graph with clashing parts: keep the first.
-            report.failures.append(RecordFailure(where, f"duplicate record of {record.nct_id}: "
-                                                        f"kept the one from {seen[record.nct_id]}", "nctId"))
-            continue
-        seen[record.nct_id] = where
-        try:
-            mapped = mapper.map_trial(record)
-        except ValueError as exc:  # e.g. a value no IRI can hold; the other records still load
-            report.failures.append(RecordFailure(where, f"cannot map {record.nct_id}: {exc}"))
-            continue
-        pairs.append((record, mapped))
+    validation = ValidationReport()
+    concept_rows: set[tuple] = set()
+    for outcome in outcomes:
+        report.failures.extend(outcome.failures)
+        for row in outcome.concept_rows:  # every chunk validates the concepts its trials link to: keep one of each
+            key = (row.focus, row.path, row.shape, row.message, row.value)
+            if key not in concept_rows:
+                concept_rows.add(key)
+                validation.rows.append(row)
+        for record in outcome.records:
+            if record.nct_id in seen:
+                report.failures.append(_duplicate(record.nct_id, record.where, seen[record.nct_id]))
+                continue
+            seen[record.nct_id] = record.where
+            validation.trials.append(record.nct_id)
+            validation.rows.extend(record.rows)
+            if not allow_invalid and any(row.severity == "Violation" for row in record.rows):
+                report.rejected.append(record.nct_id)  # violations keep a record out of the served graph
+                continue
+            report.trials.append(record.nct_id)
+            report.count_unresolved(record.unresolved)
+            report.links.update(record.links)
+            yield record
+    report.rejected.sort()
     if validate:
-        report.validation = validate_trials(pairs, mapper, settings)
-        report.validation.rows = validate_ontology(settings) + report.validation.rows
-        report.rejected = sorted(report.validation.violating_trials()) if not allow_invalid else []
-        write_reports(report.validation, settings)
-    accepted = []
-    for record, mapped in pairs:
-        if mapped.nct_id in report.rejected:
-            continue  # a record with violations stays out of the served graph (see the report)
-        accepted.append(mapped)
-        report.trials.append(mapped.nct_id)
-        report.unresolved.extend(mapped.unresolved)
-        report.links.update(mapped.links)
+        validation.rows = validate_ontology(settings) + sorted(
+            validation.rows, key=lambda r: (r.trial or "", r.focus, SEVERITY_ORDER.get(r.severity, 9), r.path or ""))
+        report.validation = validation
+        write_reports(validation, settings)
     if not report.trials and not update:
         why = "no record passed validation" if report.rejected else "no record could be read"
         raise BuildError(f"{why}: the store being served is left as it was")
-    return accepted
+
+
+# ------------------------------------------------------------------ parse, map and validate in chunks
+#
+# A record's parse, resolve, map and validate steps need nothing from any other record, so they
+# run chunk by chunk, in worker processes when there are several chunks. What comes back per
+# trial is its N-Quads (bytes pickle far faster than Python quad objects) and the small facts the
+# report needs; only a bounded number of chunks is in flight, so memory stays flat at any input size.
+
+LOAD_BATCH_BYTES = 64 << 20  # N-Quads handed to Oxigraph's bulk loader at a time
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """What a worker needs to map and validate exactly as the main process would (picklable)."""
+
+    settings: Settings
+    build_time: datetime
+    build_id: str
+    validate: bool
+
+
+@dataclass
+class MappedRecord:
+    nct_id: str
+    where: str
+    nquads: bytes
+    rows: list[ResultRow]
+    unresolved: list[Unresolved]
+    links: dict[str, int]
+
+
+@dataclass
+class ChunkOutcome:
+    records: list[MappedRecord]
+    failures: list[RecordFailure]
+    concept_rows: list[ResultRow]  # validation results about concepts rather than trials
+
+
+class ChunkMapper:
+    def __init__(self, plan: ChunkPlan):
+        self.plan = plan
+        tables = load_concepts(plan.settings.ontology_dir / "concepts")
+        self.mapper = Mapper(plan.settings.base_iri, tables, build_id=plan.build_id, build_time=plan.build_time)
+
+    def run(self, raws: list[RawRecord | RecordFailure]) -> ChunkOutcome:
+        failures, pairs = [], []
+        seen: dict[str, str] = {}
+        for raw in raws:
+            for record in [raw] if isinstance(raw, RecordFailure) else raw.parse():
+                if isinstance(record, RecordFailure):
+                    failures.append(record)
+                    continue
+                if record.nct_id in seen:  # validated together, the two would share focus nodes
+                    failures.append(_duplicate(record.nct_id, _where(record), seen[record.nct_id]))
+                    continue
+                seen[record.nct_id] = _where(record)
+                try:
+                    pairs.append((record, self.mapper.map_trial(record)))
+                except ValueError as exc:  # e.g. a value no IRI can hold; the other records still load
+                    failures.append(RecordFailure(_where(record), f"cannot map {record.nct_id}: {exc}"))
+        rows_by_trial: dict[str, list[ResultRow]] = {}
+        concept_rows: list[ResultRow] = []
+        if self.plan.validate and pairs:
+            for row in validate_trials(pairs, self.mapper, self.plan.settings, workers=1).rows:
+                if row.trial:
+                    rows_by_trial.setdefault(row.trial, []).append(row)
+                else:
+                    concept_rows.append(row)
+        records = [MappedRecord(mapped.nct_id, _where(record), serialize(mapped.quads, format=RdfFormat.N_QUADS),
+                                rows_by_trial.pop(mapped.nct_id, []), mapped.unresolved, mapped.links)
+                   for record, mapped in pairs]
+        return ChunkOutcome(records, failures, concept_rows)
+
+
+def _duplicate(nct_id: str, where: str, kept: str) -> RecordFailure:
+    # Two records of one trial would merge into one graph with clashing parts: the first is kept.
+    return RecordFailure(where, f"duplicate record of {nct_id}: kept the one from {kept}", "nctId")
+
+
+def _where(record) -> str:
+    return record.source.file if record.source else "?"
+
+
+_worker: ChunkMapper | None = None
+
+
+def _start_worker(plan: ChunkPlan) -> None:
+    global _worker
+    _worker = ChunkMapper(plan)
+
+
+def _run_in_worker(raws: list) -> ChunkOutcome:
+    return _worker.run(raws)
+
+
+def map_chunks(raws: Iterable[RawRecord | RecordFailure], plan: ChunkPlan,
+               workers: int | None = None) -> Iterator[ChunkOutcome]:
+    """Map and validate the records chunk by chunk, in input order; in parallel when there is more than one chunk."""
+    chunks = _chunked(raws, plan.settings.build_chunk_records)
+    head = list(islice(chunks, 2))
+    workers = workers or plan.settings.build_workers or os.cpu_count() or 1
+    if workers < 2 or len(head) < 2:  # small inputs: starting processes would cost more than it saves
+        chunk_mapper = ChunkMapper(plan)
+        for chunk in chain(head, chunks):
+            yield chunk_mapper.run(chunk)
+        return
+    # "spawn": a forked child would inherit the parent's threads and locks (RocksDB, the progress bar).
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_start_worker, initargs=(plan,))
+    try:
+        pending: deque = deque()
+        for chunk in chain(head, chunks):
+            pending.append(pool.submit(_run_in_worker, chunk))
+            if len(pending) > 2 * workers:  # a bounded number in flight: memory stays flat
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _chunked(items: Iterable, size: int) -> Iterator[list]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
 
 
 __all__ = ["build", "BuildReport", "BuildError", "StoreError"]

@@ -102,7 +102,7 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.model_copy(update={"store_dir": Path(args.store)})
     if args.no_dumps:
         settings = settings.model_copy(update={"write_dumps": False})
-    progress = (lambda records: tqdm(records, desc="records", unit=" rec", file=sys.stderr)) if not args.quiet else None
+    progress = (lambda records: tqdm(records, desc="files", unit=" file", file=sys.stderr)) if not args.quiet else None
     report = build(settings, args.paths or None, update=args.update, allow_invalid=args.allow_invalid, progress=progress)
     for failure in report.failures:
         print(f"ERROR {failure}", file=sys.stderr)
@@ -116,7 +116,11 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     for nct in report.rejected:
         print(f"REJECTED {nct}: violations keep it out of the served graph (use --allow-invalid to load it)", file=sys.stderr)
     if report.unresolved:
-        print(f"unresolved strings ({len(report.unresolved)}), kept in the graph as labels:")
+        total = sum(report.unresolved_counts.values())
+        counts = ", ".join(f"{kind} {n}" for kind, n in sorted(report.unresolved_counts.items()))
+        print(f"unresolved strings ({total}: {counts}), kept in the graph as labels"
+              f"{'; the first ' + str(len(report.unresolved)) if total > len(report.unresolved) else ''}"
+              " (named queries curation-queue-interventions and -conditions list those in full):")
         for item in report.unresolved:
             print(f"  {item.nct_id}  {item.kind:<12} {item.text}")
     else:

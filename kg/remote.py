@@ -32,7 +32,7 @@ from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Quad, QueryR
 
 if TYPE_CHECKING:
     from kg.build import BuildReport
-    from kg.mapping import MappedTrial, Mapper
+    from kg.mapping import Mapper
     from kg.settings import Settings
 
 # What we ask for: solutions as JSON, graphs as N-Triples (both parse as a stream).
@@ -436,7 +436,7 @@ def bind_values(query: str, substitutions: Mapping[str, object]) -> str:
 
 # ---- kg build into a remote store ------------------------------------------------------------------
 
-def load_build(settings: Settings, mapper: Mapper, accepted: list[MappedTrial], report: BuildReport,
+def load_build(settings: Settings, mapper: Mapper, accepted: list[tuple[NamedNode, list]], report: BuildReport,
                *, update: bool) -> None:
     """Load a build's graphs into the remote store; the dataset description last.
 
@@ -456,7 +456,7 @@ def load_build(settings: Settings, mapper: Mapper, accepted: list[MappedTrial], 
     system = Minter(settings.base_iri)
     ontology_graph, concepts_graph, dataset_graph = (system.system_graph(n) for n in ("ontology", "concepts", "dataset"))
     groups = [(ontology_graph, list(ontology_quads(settings))), (concepts_graph, list(mapper.concept_quads()))]
-    groups += [(mapped.graph, mapped.quads) for mapped in accepted]
+    groups += accepted  # (trial graph, its quads)
     existing = {graph.value for graph in remote.named_graphs()}
     remote.write_graphs(groups, existing=existing)
     ours = f"{settings.base_iri}/graph/"

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     dumps_dir: Path | None = None
     # Write the full dumps (N-Quads, TriG, Turtle, JSON-LD; gzip) with every store version.
     write_dumps: bool = True
+    # Worker processes that parse, map and validate records during a build (0: one per core).
+    build_workers: int = Field(default=0, ge=0)
+    # Files (or ZIP members) per worker task; with two or more chunks the build maps in parallel.
+    build_chunk_records: int = Field(default=200, gt=0)
     # A remote SPARQL 1.1 endpoint to use instead of the embedded store (see docs/remote-store.md).
     # Setting the query URL switches `kg build` and `kg serve` to it; a build also needs the update
     # URL, and loads faster through the Graph Store Protocol URL when one is given.

@@ -1,9 +1,11 @@
-"""SHACL validation (pyshacl) per trial graph, with results tied back to the source record.
+"""SHACL validation of trial graphs, with results tied back to the source record.
 
-Each trial is validated on its own small graph (its named graph plus the descriptions of the
-concepts it links to, with the ontology mixed in so ``sh:class`` sees the subclass hierarchy):
-memory stays flat and trials validate in parallel across cores. Drug classes are validated once
-against the ontology itself.
+Trials are validated a chunk at a time: one in-memory Oxigraph store holds the chunk's trial graphs,
+the descriptions of the concepts they link to and the ontology (so ``sh:class`` and ``sh:targetClass``
+see the subclass hierarchy), and every constraint runs once over it as SPARQL: the core constraints
+compiled by ``kg.shacl_sparql``, the SHACL-SPARQL ones as written. Memory stays bounded by the chunk,
+and callers parallelise by chunk. pyshacl stays available (``engine="pyshacl"``) as the reference
+the compiled engine is tested against. Drug classes are validated once against the ontology itself.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pyshacl import validate as shacl_validate
 from rdflib.namespace import RDF, SH
 
 from kg.settings import Settings
+from kg.shacl_sparql import CompiledConstraint, compile_shapes
 
 SEVERITY_ORDER = {"Violation": 0, "Warning": 1, "Info": 2}
 
@@ -156,23 +159,53 @@ def core_shapes_graph(shapes_dir: Path, base: str) -> rdflib.Graph:
     return graph
 
 
-def run_sparql_rules(quads, settings: Settings) -> list[ResultRow]:
-    """Every SPARQL rule over the data (plus the ontology, so targets include subclass instances)."""
+@lru_cache(maxsize=8)
+def compiled_constraints(shapes_dir: Path, base: str, level: str = "data") -> tuple[CompiledConstraint, ...]:
+    """The core constraints of one level's shapes as SPARQL (``kg.shacl_sparql``); raises on anything untranslated."""
+    return compile_shapes(shapes_graph(shapes_dir, base, level))
+
+
+def validation_store(quads, settings: Settings) -> pyoxigraph.Store:
+    """An in-memory store of the data's triples (graph names dropped) and the ontology's, for the queries below."""
     store = pyoxigraph.Store()
     store.extend(pyoxigraph.Quad(q.subject, q.predicate, q.object) for q in quads)
-    store.extend(pyoxigraph.Quad(t.subject, t.predicate, t.object) for t in _ontology_triples(settings))
+    store.extend(_ontology_triples(settings))
+    return store
+
+
+def run_sparql_rules(quads, settings: Settings) -> list[ResultRow]:
+    """Every SPARQL rule over the data (plus the ontology, so targets include subclass instances)."""
+    return _run_rules(validation_store(quads, settings), settings)
+
+
+def _run_rules(store: pyoxigraph.Store, settings: Settings) -> list[ResultRow]:
     return [_rule_row(rule, solution)
             for rule in sparql_rules(settings.shapes_dir, settings.base_iri)
             for solution in store.query(rule.query)]
 
 
+def _run_compiled(store: pyoxigraph.Store, settings: Settings, level: str = "data") -> list[ResultRow]:
+    """Every compiled core constraint of the level over the store; rows as pyshacl's would read."""
+    rows = []
+    for constraint in compiled_constraints(settings.shapes_dir, settings.base_iri, level):
+        for solution in store.query(constraint.query):
+            rows.append(ResultRow(trial=None, focus=_solution_value(solution, "this") or "", path=constraint.path,
+                                  value=_solution_value(solution, "value"), severity=constraint.severity,
+                                  message=constraint.message, shape=constraint.shape, constraint=constraint.component))
+    return rows
+
+
+def _solution_value(solution, name: str) -> str | None:
+    try:
+        term = solution[name]
+    except (KeyError, IndexError):  # not a variable of this query
+        return None
+    return None if term is None else term.value
+
+
 def _rule_row(rule: SparqlRule, solution) -> ResultRow:
     def get(name):
-        try:
-            term = solution[name]
-        except (KeyError, IndexError):
-            return None
-        return None if term is None else term.value
+        return _solution_value(solution, name)
 
     message = re.sub(r"\{[?$](\w+)\}", lambda m: get(m.group(1)) or "", rule.message)
     return ResultRow(trial=None, focus=get("this") or "", path=get("path"), value=get("value"), severity=rule.severity,
@@ -181,6 +214,7 @@ def _rule_row(rule: SparqlRule, solution) -> ResultRow:
 
 @lru_cache(maxsize=4)
 def _ontology_triples_cached(ontology_dir: Path, base: str) -> tuple:
+    """The ontology as pyoxigraph quads in the default graph."""
     data = ontology_graph(ontology_dir, base).serialize(format="nt").encode("utf-8")
     return tuple(pyoxigraph.parse(data, format=pyoxigraph.RdfFormat.N_TRIPLES))
 
@@ -218,27 +252,49 @@ def _rows(results: rdflib.Graph, trial: str | None) -> list[ResultRow]:
     return rows
 
 
-def validate_graph(data: rdflib.Graph, settings: Settings, trial: str | None = None, quads: list | None = None) -> list[ResultRow]:
-    """SHACL core constraints by pyshacl; the SHACL-SPARQL constraints by Oxigraph over the same data
-    (pyshacl re-parses a SPARQL constraint for every focus node, which made it 80% of the time).
+ENGINES = ("sparql", "pyshacl")
+
+
+def _check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise ValueError(f"unknown validation engine {engine!r}: one of {', '.join(ENGINES)}")
+
+
+def validate_graph(data: rdflib.Graph, settings: Settings, trial: str | None = None, quads: list | None = None,
+                   engine: str = "sparql") -> list[ResultRow]:
+    """Validate one graph. ``engine="sparql"``: every constraint as SPARQL in Oxigraph. ``engine="pyshacl"``:
+    SHACL core by pyshacl, the SHACL-SPARQL constraints still by Oxigraph (pyshacl re-parses a SPARQL
+    constraint for every focus node, which made it 80% of the time).
     ``quads``: the same data as pyoxigraph quads, when the caller has them (saves a round trip)."""
+    _check_engine(engine)
+    if quads is None:
+        nt = data.serialize(format="nt").encode("utf-8")
+        quads = list(pyoxigraph.parse(nt, format=pyoxigraph.RdfFormat.N_TRIPLES))
+    if engine == "sparql":
+        store = validation_store(quads, settings)
+        rows = _run_compiled(store, settings) + _run_rules(store, settings)
+        for row in rows:
+            row.trial = trial
+        return rows
     _, results, _ = shacl_validate(
         data, shacl_graph=core_shapes_graph(settings.shapes_dir, settings.base_iri),
         ont_graph=ontology_graph(settings.ontology_dir, settings.base_iri),
         inference="none", allow_warnings=True, allow_infos=True,
     )
     rows = _rows(results, trial)
-    if quads is None:
-        nt = data.serialize(format="nt").encode("utf-8")
-        quads = list(pyoxigraph.parse(nt, format=pyoxigraph.RdfFormat.N_TRIPLES))
     for row in run_sparql_rules(quads, settings):
         row.trial = trial
         rows.append(row)
     return rows
 
 
-def validate_ontology(settings: Settings) -> list[ResultRow]:
+def validate_ontology(settings: Settings, engine: str = "sparql") -> list[ResultRow]:
     """Drug classes (and later other ontology-level shapes) against the ontology itself."""
+    _check_engine(engine)
+    if engine == "sparql":
+        store = pyoxigraph.Store()
+        store.extend(_ontology_triples(settings))
+        return _run_compiled(store, settings, "ontology")
     _, results, _ = shacl_validate(ontology_graph(settings.ontology_dir, settings.base_iri),
                                    shacl_graph=shapes_graph(settings.shapes_dir, settings.base_iri, "ontology"),
                                    inference="none", allow_warnings=True, allow_infos=True)
@@ -276,23 +332,35 @@ def locate(row: ResultRow, trial, base: str) -> None:
 
 def trial_data(mapped, concept_quads_by_subject: dict) -> list:
     """The trial's quads plus those of the concepts it links to (and of what those link to)."""
-    quads = list(mapped.quads)
-    objects = {q.object for q in mapped.quads if isinstance(q.object, pyoxigraph.NamedNode)}
+    return list(mapped.quads) + linked_concepts(mapped.quads, concept_quads_by_subject)
+
+
+def linked_concepts(quads, concept_quads_by_subject: dict) -> list:
+    """The quads of the concepts the data links to, and of what those link to, each concept once."""
+    found = []
     seen = set()
-    frontier = [o for o in objects if o in concept_quads_by_subject]
+    frontier = list({q.object for q in quads if q.object in concept_quads_by_subject})
     while frontier:
         node = frontier.pop()
         if node in seen:
             continue
         seen.add(node)
         for quad in concept_quads_by_subject[node]:
-            quads.append(quad)
-            if isinstance(quad.object, pyoxigraph.NamedNode) and quad.object in concept_quads_by_subject:
+            found.append(quad)
+            if quad.object in concept_quads_by_subject:
                 frontier.append(quad.object)
-    return quads
+    return found
+
+
+def concepts_by_subject(concept_quads) -> dict:
+    concepts: dict = {}
+    for quad in concept_quads:
+        concepts.setdefault(quad.subject, []).append(quad)
+    return concepts
 
 
 BATCH = 25  # trials per pyshacl call (measured: 10 -> 10.0, 25 -> 12.1, 100 -> 9.4 trials/s on 200 trials)
+CHUNK = 1000  # trials per store for the SPARQL engine (see docs/performance.md, "Validation")
 
 
 def _trial_of(focus: str, base: str) -> str | None:
@@ -305,7 +373,7 @@ def _validate_batch(args):
     settings, batch, concepts = args
     quads = [q for _, mapped in batch for q in trial_data(mapped, concepts)]
     trials = {trial.nct_id: trial for trial, _ in batch}
-    rows = validate_graph(_quads_to_graph(quads), settings, quads=quads)
+    rows = validate_graph(_quads_to_graph(quads), settings, quads=quads, engine="pyshacl")
     for row in rows:
         row.trial = _trial_of(row.focus, settings.base_iri)
         if row.trial in trials:
@@ -313,32 +381,81 @@ def _validate_batch(args):
     return [t.nct_id for t, _ in batch], rows
 
 
-def validate_trials(pairs, mapper, settings: Settings, workers: int | None = None) -> ValidationReport:
-    """Validate (trial, mapped) pairs in batches, in parallel processes when there are several batches.
+def _add_rows(report: ValidationReport, rows, seen: set) -> None:
+    """Append rows not yet reported: a concept linked from trials of several chunks is validated with
+    each, and reported once."""
+    for row in rows:
+        key = (row.focus, row.path, row.shape, row.message, row.value)
+        if key not in seen:
+            seen.add(key)
+            report.rows.append(row)
 
-    Concepts (drugs, conditions) shared by trials of different batches are reported once.
-    """
-    concepts: dict = {}
-    for quad in mapper.concept_quads():
-        concepts.setdefault(quad.subject, []).append(quad)
-    pairs = list(pairs)
-    batches = [(settings, pairs[i:i + BATCH], concepts) for i in range(0, len(pairs), BATCH)]
-    workers = workers or min(os.cpu_count() or 1, 8)
-    if len(batches) < 2 or workers == 1:
-        outcomes = map(_validate_batch, batches)
-    else:
-        pool = ProcessPoolExecutor(max_workers=workers)
-        outcomes = pool.map(_validate_batch, batches)
-    report = ValidationReport()
-    seen = set()
-    for trials, rows in outcomes:
-        report.trials.extend(trials)
-        for row in rows:
-            key = (row.focus, row.path, row.shape, row.message, row.value)
-            if key not in seen:
-                seen.add(key)
-                report.rows.append(row)
+
+def _sort_rows(report: ValidationReport) -> None:
     report.rows.sort(key=lambda r: (r.trial or "", r.focus, SEVERITY_ORDER.get(r.severity, 9), r.path or ""))
+
+
+def _validate_mapped(mapped_trials: list, sources: dict, concepts: dict, settings: Settings) -> ValidationReport:
+    """Validate mapped trials together in one store. ``sources``: the records by NCT id, to locate results
+    (may be empty); ``concepts``: concept quads by subject (``concepts_by_subject``)."""
+    trial_quads = [q for mapped in mapped_trials for q in mapped.quads]
+    store = validation_store(trial_quads + linked_concepts(trial_quads, concepts), settings)
+    rows = _run_compiled(store, settings) + _run_rules(store, settings)
+    for row in rows:
+        row.trial = _trial_of(row.focus, settings.base_iri)
+        if row.trial in sources:
+            locate(row, sources[row.trial], settings.base_iri)
+    report = ValidationReport(trials=[mapped.nct_id for mapped in mapped_trials])
+    _add_rows(report, rows, set())
+    _sort_rows(report)
+    return report
+
+
+def validate_chunk(pairs, concept_quads, settings: Settings) -> ValidationReport:
+    """Validate a chunk of (Trial, MappedTrial) pairs in the calling process, with the SPARQL engine.
+
+    One in-memory store holds the chunk's trial triples, the concepts they link to (and what those
+    link to) and the ontology; each compiled core constraint and each SHACL-SPARQL rule runs once over
+    it. ``concept_quads``: the quads of ``Mapper.concept_quads()``, or those grouped by subject with
+    ``concepts_by_subject`` (saves regrouping them for every chunk). Rows carry their trial and source
+    location; a concept is reported once per chunk (the caller merges chunks)."""
+    pairs = list(pairs)
+    concepts = concept_quads if isinstance(concept_quads, dict) else concepts_by_subject(concept_quads)
+    return _validate_mapped([mapped for _, mapped in pairs], {trial.nct_id: trial for trial, _ in pairs},
+                            concepts, settings)
+
+
+def validate_trials(pairs, mapper, settings: Settings, workers: int | None = None,
+                    engine: str = "sparql") -> ValidationReport:
+    """Validate (trial, mapped) pairs. ``engine="sparql"``: chunks of ``CHUNK`` trials through
+    ``validate_chunk``, in this process (``workers`` is not used: the build runs chunks in its own
+    workers). ``engine="pyshacl"``: batches of ``BATCH`` trials, in parallel processes when there are
+    several batches.
+
+    Concepts (drugs, conditions) shared by trials of different chunks are reported once.
+    """
+    _check_engine(engine)
+    concepts = concepts_by_subject(mapper.concept_quads())
+    pairs = list(pairs)
+    report = ValidationReport()
+    seen: set = set()
+    if engine == "sparql":
+        for i in range(0, len(pairs), CHUNK):
+            chunk = validate_chunk(pairs[i:i + CHUNK], concepts, settings)
+            report.trials.extend(chunk.trials)
+            _add_rows(report, chunk.rows, seen)
+    else:
+        batches = [(settings, pairs[i:i + BATCH], concepts) for i in range(0, len(pairs), BATCH)]
+        workers = workers or min(os.cpu_count() or 1, 8)
+        if len(batches) < 2 or workers == 1:
+            outcomes = list(map(_validate_batch, batches))
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                outcomes = list(pool.map(_validate_batch, batches))
+        for trials, rows in outcomes:
+            report.trials.extend(trials)
+            _add_rows(report, rows, seen)
+    _sort_rows(report)
     return report
 
 
@@ -475,23 +592,24 @@ def validate_paths(settings: Settings, paths) -> ValidationReport:
 
 
 def validate_store(settings: Settings) -> ValidationReport:
-    """Validate every trial graph of the built store (sources are located from its provenance)."""
+    """Validate every trial graph of the built store, ``CHUNK`` graphs at a time (results are not
+    located in source records here: the store keeps provenance, not the records)."""
     from kg.mapping import MappedTrial
     from kg.store import open_read_only
 
     store = open_read_only(settings.store_dir)
-    concepts: dict = {}
-    for quad in store.quads_for_pattern(None, None, None, pyoxigraph.NamedNode(f"{settings.base_iri}/graph/concepts")):
-        concepts.setdefault(quad.subject, []).append(quad)
+    concepts = concepts_by_subject(
+        store.quads_for_pattern(None, None, None, pyoxigraph.NamedNode(f"{settings.base_iri}/graph/concepts")))
     report = ValidationReport()
+    seen: set = set()
     prefix = f"{settings.base_iri}/graph/NCT"
-    for graph in sorted(store.named_graphs(), key=lambda g: g.value):
-        if not graph.value.startswith(prefix):
-            continue
-        nct = graph.value.rsplit("/", 1)[-1]
-        mapped = MappedTrial(nct, graph, list(store.quads_for_pattern(None, None, None, graph)))
-        report.trials.append(nct)
-        quads = trial_data(mapped, concepts)
-        report.rows.extend(validate_graph(_quads_to_graph(quads), settings, nct, quads=quads))
+    graphs = sorted((g for g in store.named_graphs() if g.value.startswith(prefix)), key=lambda g: g.value)
+    for i in range(0, len(graphs), CHUNK):
+        mapped = [MappedTrial(g.value.rsplit("/", 1)[-1], g, list(store.quads_for_pattern(None, None, None, g)))
+                  for g in graphs[i:i + CHUNK]]
+        chunk = _validate_mapped(mapped, {}, concepts, settings)
+        report.trials.extend(chunk.trials)
+        _add_rows(report, chunk.rows, seen)
+    _sort_rows(report)
     report.rows = validate_ontology(settings) + report.rows
     return report

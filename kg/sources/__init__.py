@@ -50,32 +50,57 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
+@dataclass(frozen=True)
+class RawRecord:
+    """The bytes of one file or ZIP member, not parsed yet (a build parses these in worker processes)."""
+
+    data: bytes
+    file: str
+    member: str | None = None
+
+    def parse(self) -> Iterator[Trial | RecordFailure]:
+        return read_bytes(self.data, self.file, member=self.member)
+
+
 def read_records(paths: Iterable[str | Path]) -> Iterator[Trial | RecordFailure]:
+    for raw in read_raw(paths):
+        if isinstance(raw, RecordFailure):
+            yield raw
+        else:
+            yield from raw.parse()
+
+
+def read_raw(paths: Iterable[str | Path]) -> Iterator[RawRecord | RecordFailure]:
+    """Every file (or ZIP member) under the paths, as bytes; one at a time, so memory stays flat."""
     for path in map(Path, paths):
         if not path.exists():
             yield RecordFailure(str(path), "no such file or folder")
         elif path.is_dir():
             for child in sorted(path.rglob("*")):
                 if child.is_file() and not child.name.startswith(".") and child.name not in SKIPPED_NAMES:
-                    yield from read_file(child)
+                    yield from _read_file(child)
         else:
-            yield from read_file(path)
+            yield from _read_file(path)
 
 
 def read_file(path: Path) -> Iterator[Trial | RecordFailure]:
+    return read_records([path])
+
+
+def _read_file(path: Path) -> Iterator[RawRecord | RecordFailure]:
     name = display_path(path)
+    if zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
+        yield from _read_zip(path, name)
+        return
     try:
         data = path.read_bytes()
     except OSError as exc:
         yield RecordFailure(name, f"cannot read: {exc.strerror or exc}")
         return
-    if zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
-        yield from read_zip(path, name)
-    else:
-        yield from read_bytes(data, name)
+    yield RawRecord(data, name)
 
 
-def read_zip(path: Path, name: str) -> Iterator[Trial | RecordFailure]:
+def _read_zip(path: Path, name: str) -> Iterator[RawRecord | RecordFailure]:
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -90,7 +115,7 @@ def read_zip(path: Path, name: str) -> Iterator[Trial | RecordFailure]:
             except (zipfile.BadZipFile, OSError, EOFError) as exc:
                 yield RecordFailure(name, f"damaged ZIP member: {exc}", member=info.filename)
                 continue
-            yield from read_bytes(data, name, member=info.filename)
+            yield RawRecord(data, name, info.filename)
 
 
 def read_bytes(data: bytes, name: str, member: str | None = None) -> Iterator[Trial | RecordFailure]:
@@ -169,4 +194,4 @@ def _pointer_of(exc: ValidationError) -> str | None:
     return ".".join(str(p) for p in errors[0]["loc"]) if errors else None
 
 
-__all__ = ["RecordFailure", "read_records", "read_file", "read_bytes", "RecordError"]
+__all__ = ["RawRecord", "RecordFailure", "read_raw", "read_records", "read_file", "read_bytes", "RecordError"]
