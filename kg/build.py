@@ -7,10 +7,13 @@ records given are replaced; every other graph stays as it was.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
+import time
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain, islice
@@ -32,6 +35,18 @@ from kg.sources import RawRecord, RecordFailure, read_raw
 from kg.dumps import dump_urls, dumps_folder, prune_dumps, write_dumps
 from kg.store import StoreError, discard_build, live_store_path, new_build_dir, store_lock, stores_root, swap_in
 from kg.validate import SEVERITY_ORDER, ResultRow, ValidationReport, render, validate_ontology, validate_trials
+
+
+log = logging.getLogger("kg.build")
+
+
+@contextmanager
+def phase(name: str):
+    """Say when each phase starts and how long it took (stderr with `kg build`; the fault tests watch it)."""
+    log.info("phase %s: started", name)
+    started = time.perf_counter()
+    yield
+    log.info("phase %s: done in %.1f s", name, time.perf_counter() - started)
 
 
 def reports_dir(settings: Settings) -> Path:
@@ -135,6 +150,10 @@ def _build_unlocked(
     except BaseException as failure:
         discard_build(target, failure)
         discard_build(dumps_folder(settings.dumps_root, target))
+        if isinstance(failure, OSError):  # a full disk, a read-only folder: where and what, not a traceback
+            from kg.store import write_failure
+
+            raise write_failure(settings.store_dir, settings.dumps_root, failure) from failure
         raise
     return report
 
@@ -143,42 +162,48 @@ def _build_into(target: Path, settings: Settings, mapper: Mapper, outcomes: Iter
                 report: BuildReport, *, update: bool, validate: bool, allow_invalid: bool) -> None:
     """Load a new store at ``target`` chunk by chunk, describe it, write its dumps, and swap it in."""
     live = live_store_path(settings.store_dir)
-    if update and live is not None:
-        Store.read_only(str(live)).backup(str(target))
-    store = Store(str(target))
-    system = Minter(settings.base_iri)
-    for name in ("ontology", "concepts", "dataset"):
-        if store.contains_named_graph(system.system_graph(name)):
-            store.remove_graph(system.system_graph(name))
-    store.bulk_extend(ontology_quads(settings))
-    store.bulk_extend(mapper.concept_quads())
-    batch: list[bytes] = []
-    batch_bytes = 0
-    for record in _accept(outcomes, report, settings, update, validate, allow_invalid):
-        graph = mapper.mint.graph(record.nct_id)
-        if update and store.contains_named_graph(graph):
-            store.remove_graph(graph)
-        batch.append(record.nquads)
-        batch_bytes += len(record.nquads)
-        if batch_bytes >= LOAD_BATCH_BYTES:
+    with phase("open"):
+        if update and live is not None:
+            Store.read_only(str(live)).backup(str(target))
+        store = Store(str(target))
+        system = Minter(settings.base_iri)
+        for name in ("ontology", "concepts", "dataset"):
+            if store.contains_named_graph(system.system_graph(name)):
+                store.remove_graph(system.system_graph(name))
+        store.bulk_extend(ontology_quads(settings))
+        store.bulk_extend(mapper.concept_quads())
+    with phase("map+load"):  # parse, resolve, map and validate in workers; bulk-load here
+        batch: list[bytes] = []
+        batch_bytes = 0
+        for record in _accept(outcomes, report, settings, update, validate, allow_invalid):
+            graph = mapper.mint.graph(record.nct_id)
+            if update and store.contains_named_graph(graph):
+                store.remove_graph(graph)
+            batch.append(record.nquads)
+            batch_bytes += len(record.nquads)
+            if batch_bytes >= LOAD_BATCH_BYTES:
+                store.bulk_load(b"".join(batch), format=RdfFormat.N_QUADS)
+                batch, batch_bytes = [], 0
+        if batch:
             store.bulk_load(b"".join(batch), format=RdfFormat.N_QUADS)
-            batch, batch_bytes = [], 0
-    if batch:
-        store.bulk_load(b"".join(batch), format=RdfFormat.N_QUADS)
-    del batch
-    trials_total = sum(1 for graph in store.named_graphs()
-                       if graph.value.startswith(f"{settings.base_iri}/graph/NCT"))
-    store.bulk_extend(mapper.build_quads(trials_total))
-    dumps = dump_urls(settings.base_iri) if settings.write_dumps else []
-    dataset = list(describe(store, settings.base_iri, mapper.build_time, mapper.build_id, dumps))
-    store.bulk_extend(dataset)
-    store.optimize()
-    store.flush()
-    report.triples = len(store)
+        del batch
+    with phase("describe"):
+        trials_total = sum(1 for graph in store.named_graphs()
+                           if graph.value.startswith(f"{settings.base_iri}/graph/NCT"))
+        store.bulk_extend(mapper.build_quads(trials_total))
+        dumps = dump_urls(settings.base_iri) if settings.write_dumps else []
+        dataset = list(describe(store, settings.base_iri, mapper.build_time, mapper.build_id, dumps))
+        store.bulk_extend(dataset)
+    with phase("optimize"):
+        store.optimize()
+        store.flush()
+        report.triples = len(store)
     if settings.write_dumps:  # written before the swap: the dumps served always match the store served
-        write_dumps(store, settings.base_iri, dumps_folder(settings.dumps_root, target))
+        with phase("dumps"):
+            write_dumps(store, settings.base_iri, dumps_folder(settings.dumps_root, target))
     del store
-    report.store_path = swap_in(settings.store_dir, target)
+    with phase("swap"):
+        report.store_path = swap_in(settings.store_dir, target)
     prune_dumps(settings.dumps_root, keep={p.name for p in stores_root(settings.store_dir).iterdir()})
 
 

@@ -7,6 +7,7 @@ or the validation found violations, 2 usage or system error.
 from __future__ import annotations
 
 import argparse
+import logging
 import json
 import sys
 from pathlib import Path
@@ -102,6 +103,8 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.model_copy(update={"store_dir": Path(args.store)})
     if args.no_dumps:
         settings = settings.model_copy(update={"write_dumps": False})
+    if not args.quiet:
+        logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     progress = (lambda records: tqdm(records, desc="files", unit=" file", file=sys.stderr)) if not args.quiet else None
     report = build(settings, args.paths or None, update=args.update, allow_invalid=args.allow_invalid, progress=progress)
     for failure in report.failures:
