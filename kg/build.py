@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Iterator
 
 import pyoxigraph
 import yaml
-from pyoxigraph import NamedNode, Quad, RdfFormat, Store, serialize
+from pyoxigraph import NamedNode, Quad, RdfFormat, Store
 
 from kg.concepts import load_concepts
 from kg.dataset import describe
@@ -312,7 +312,7 @@ class ChunkMapper:
                     rows_by_trial.setdefault(row.trial, []).append(row)
                 else:
                     concept_rows.append(row)
-        records = [MappedRecord(mapped.nct_id, _where(record), serialize(mapped.quads, format=RdfFormat.N_QUADS),
+        records = [MappedRecord(mapped.nct_id, _where(record), mapped.nquads(),
                                 rows_by_trial.pop(mapped.nct_id, []), mapped.unresolved, mapped.links)
                    for record, mapped in pairs]
         return ChunkOutcome(records, failures, concept_rows)
