@@ -13,7 +13,7 @@ overlap; the build logs when each of its phases (open, map+load, describe, optim
 starts and ends, and this script prints those times. Memory is the peak of the whole process
 tree (main process plus workers), sampled from /proc every 0.2 s.
 
-``--phases`` runs parse, resolve+map, validate, serialise and load one after the other in one
+``--phases`` runs parse, resolve+map, serialise, validate and load one after the other in one
 process on a sample, and reports CPU seconds per phase: what each step costs per record, and so
 where the time goes.
 """
@@ -40,6 +40,7 @@ from pyoxigraph import RdfFormat, Store
 from kg.build import ChunkMapper, ChunkPlan, build
 from kg.settings import Settings
 from kg.sources import RecordFailure, read_raw, read_records
+from kg.validate import validate_chunk
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/ is a folder of scripts, not a package
 import synth
@@ -149,9 +150,8 @@ def each_phase(settings: Settings, paths: list[Path], folder: Path, sample: int)
     mapper = worker.mapper
     pairs = timed("resolve+map", lambda: [(t, mapper.map_trial(t)) for t in trials])
     quads = sum(len(m.triples) for _, m in pairs)
-    from kg.validate import validate_trials
-    timed("validate", lambda: validate_trials(pairs, mapper, settings, workers=1) and pairs)
     data = timed("serialise", lambda: b"".join(m.nquads() for _, m in pairs), count_of=lambda _: len(pairs))
+    timed("validate", lambda: validate_chunk(pairs, worker.concepts, settings) and pairs)
     store = Store(str(folder / "phases-store"))
     timed("load", lambda: store.bulk_load(data, format=RdfFormat.N_QUADS) or pairs)
     timed("optimize", lambda: store.optimize() or pairs)

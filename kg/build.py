@@ -34,7 +34,8 @@ from kg.settings import Settings
 from kg.sources import RawRecord, RecordFailure, read_raw
 from kg.dumps import dump_urls, dumps_folder, prune_dumps, write_dumps
 from kg.store import StoreError, discard_build, live_store_path, new_build_dir, store_lock, stores_root, swap_in
-from kg.validate import SEVERITY_ORDER, ResultRow, ValidationReport, render, validate_ontology, validate_trials
+from kg.validate import (SEVERITY_ORDER, ResultRow, ValidationReport, concepts_by_subject, render, validate_chunk,
+                         validate_ontology)
 
 
 log = logging.getLogger("kg.build")
@@ -287,6 +288,7 @@ class ChunkMapper:
         self.plan = plan
         tables = load_concepts(plan.settings.ontology_dir / "concepts")
         self.mapper = Mapper(plan.settings.base_iri, tables, build_id=plan.build_id, build_time=plan.build_time)
+        self.concepts = concepts_by_subject(self.mapper.concept_quads())  # grouped once, used by every chunk
 
     def run(self, raws: list[RawRecord | RecordFailure]) -> ChunkOutcome:
         failures, pairs = [], []
@@ -307,7 +309,7 @@ class ChunkMapper:
         rows_by_trial: dict[str, list[ResultRow]] = {}
         concept_rows: list[ResultRow] = []
         if self.plan.validate and pairs:
-            for row in validate_trials(pairs, self.mapper, self.plan.settings, workers=1).rows:
+            for row in validate_chunk(pairs, self.concepts, self.plan.settings).rows:
                 if row.trial:
                     rows_by_trial.setdefault(row.trial, []).append(row)
                 else:

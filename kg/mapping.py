@@ -61,6 +61,7 @@ class MappedTrial:
     triples: list[tuple]
     unresolved: list[Unresolved] = field(default_factory=list)
     links: dict[str, int] = field(default_factory=dict)  # concept kind -> resolved links
+    _nquads: bytes | None = field(default=None, repr=False, compare=False)  # validation and loading both need it
 
     @property
     def quads(self) -> list[Quad]:
@@ -68,8 +69,10 @@ class MappedTrial:
 
     def nquads(self) -> bytes:
         """N-Quads from the terms' own N-Triples forms (pyoxigraph escapes them)."""
-        g = str(self.graph)
-        return "".join([f"{s} {p} {o} {g} .\n" for s, p, o in self.triples]).encode("utf-8")
+        if self._nquads is None:
+            g = str(self.graph)
+            self._nquads = "".join([f"{s} {p} {o} {g} .\n" for s, p, o in self.triples]).encode("utf-8")
+        return self._nquads
 
 
 class Mapper:

@@ -182,6 +182,8 @@ class _Compiler:
         if any(not isinstance(c, rdflib.URIRef) for c in classes):
             raise ShapeCompileError(f"{self.name(shape)}: sh:targetClass must be an IRI")
         self.check_predicates(shape)
+        # Targets first, each once (a node typed with two subclasses matches the path twice): measured, this
+        # subquery made Oxigraph find the focus nodes before their values, faster overall than inline.
         targets = " UNION ".join(f"{{ ?this {SUBCLASS_CLOSURE} {_sparql(c)} }}" for c in classes)
         focus = f"{{ SELECT DISTINCT ?this WHERE {{ {targets} }} }}"
         compiled = []
@@ -191,7 +193,7 @@ class _Compiler:
         for prop, component in VALUE_COMPONENTS.items():
             if (shape, prop, None) in self.graph:
                 severity, message = self.details(shape)
-                query = (f"SELECT ?this ?value WHERE {{ {focus} BIND (?this AS ?value) "
+                query = (f"SELECT DISTINCT ?this ?value WHERE {{ {focus} BIND (?this AS ?value) "
                          f"FILTER (!({self.holds(shape, prop, '?value')})) }}")
                 compiled.append(CompiledConstraint(str(shape), component, None, severity, message, query))
         for prop_shape in self.graph.objects(shape, SH.property):
@@ -213,20 +215,23 @@ class _Compiler:
                 raise ShapeCompileError(f"{self.name(shape)}: {prop} must be an integer, not {limit!r}")
             severity, message = self.details(shape)
             if prop == SH.minCount and limit.toPython() == 1:  # the common case, without counting
-                query = f"SELECT ?this WHERE {{ {focus} FILTER NOT EXISTS {{ ?this {predicate} ?value }} }}"
+                query = f"SELECT DISTINCT ?this WHERE {{ {focus} FILTER NOT EXISTS {{ ?this {predicate} ?value }} }}"
             elif prop == SH.minCount:
-                query = (f"SELECT ?this WHERE {{ {focus} OPTIONAL {{ ?this {predicate} ?value }} }} "
+                query = (f"SELECT DISTINCT ?this WHERE {{ {focus} OPTIONAL {{ ?this {predicate} ?value }} }} "
                          f"GROUP BY ?this HAVING (COUNT(DISTINCT ?value) < {limit.toPython()})")
             else:
-                query = (f"SELECT ?this WHERE {{ {focus} ?this {predicate} ?value }} "
+                query = (f"SELECT DISTINCT ?this WHERE {{ {focus} ?this {predicate} ?value }} "
                          f"GROUP BY ?this HAVING (COUNT(DISTINCT ?value) > {limit.toPython()})")
             compiled.append(CompiledConstraint(str(shape), component, path, severity, message, query))
         for prop, component in VALUE_COMPONENTS.items():
             if (shape, prop, None) not in self.graph:
                 continue
             severity, message = self.details(shape)
-            query = (f"SELECT DISTINCT ?this ?value WHERE {{ {focus} ?this {predicate} ?value "
-                     f"FILTER (!({self.holds(shape, prop, '?value')})) }}")
+            if prop == SH["class"]:  # an anti-join: several times faster in Oxigraph than FILTER NOT EXISTS per value
+                test = f"MINUS {{ ?value {SUBCLASS_CLOSURE} {_sparql(self.one(shape, prop))} }}"
+            else:
+                test = f"FILTER (!({self.holds(shape, prop, '?value')}))"
+            query = f"SELECT DISTINCT ?this ?value WHERE {{ {focus} ?this {predicate} ?value {test} }}"
             compiled.append(CompiledConstraint(str(shape), component, path, severity, message, query))
         return compiled
 
