@@ -18,6 +18,7 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from itertools import islice
 from pathlib import Path
 
 import pyoxigraph
@@ -485,36 +486,51 @@ def to_json(report: ValidationReport) -> str:
     }, indent=2, ensure_ascii=False)
 
 
-def to_graph(report: ValidationReport, base: str) -> rdflib.Graph:
-    """A sh:ValidationReport, each result carrying its trial and source location."""
-    ctkg = rdflib.Namespace(base + "/ontology/")
-    graph = rdflib.Graph()
-    graph.bind("sh", SH)
-    graph.bind("ctkg", ctkg)
-    node = rdflib.BNode()
-    graph.add((node, RDF.type, SH.ValidationReport))
-    graph.add((node, SH.conforms, rdflib.Literal(report.conforms)))
+def report_triples(report: ValidationReport, base: str):
+    """A sh:ValidationReport as pyoxigraph triples, each result carrying its trial and source location.
+    Made without rdflib: a 10k-trial build's report has about 100k triples."""
+    from pyoxigraph import BlankNode, Literal, NamedNode, Triple
+
+    sh = str(SH)
+    ctkg = base + "/ontology/"
+    rdf_type = NamedNode(str(RDF.type))
+
+    def s(local: str) -> NamedNode:
+        return NamedNode(sh + local)
+
+    node = BlankNode()
+    yield Triple(node, rdf_type, s("ValidationReport"))
+    yield Triple(node, s("conforms"), Literal("true" if report.conforms else "false",
+                                             datatype=NamedNode("http://www.w3.org/2001/XMLSchema#boolean")))
     for row in report.rows:
-        result = rdflib.BNode()
-        graph.add((node, SH.result, result))
-        graph.add((result, RDF.type, SH.ValidationResult))
-        graph.add((result, SH.focusNode, rdflib.URIRef(row.focus)))
+        result = BlankNode()
+        yield Triple(node, s("result"), result)
+        yield Triple(result, rdf_type, s("ValidationResult"))
+        yield Triple(result, s("focusNode"), NamedNode(row.focus))
         if row.path:
-            graph.add((result, SH.resultPath, rdflib.URIRef(row.path)))
+            yield Triple(result, s("resultPath"), NamedNode(row.path))
         if row.value is not None:
-            graph.add((result, SH.value, rdflib.Literal(row.value)))
-        graph.add((result, SH.resultSeverity, SH[row.severity]))
-        graph.add((result, SH.resultMessage, rdflib.Literal(row.message)))
+            yield Triple(result, s("value"), Literal(row.value))
+        yield Triple(result, s("resultSeverity"), s(row.severity))
+        yield Triple(result, s("resultMessage"), Literal(row.message))
         if row.shape:
-            graph.add((result, SH.sourceShape, rdflib.URIRef(row.shape) if "://" in row.shape else rdflib.BNode(row.shape)))
+            yield Triple(result, s("sourceShape"), NamedNode(row.shape) if "://" in row.shape else BlankNode(row.shape))
         if row.constraint:
-            graph.add((result, SH.sourceConstraintComponent, SH[row.constraint]))
+            yield Triple(result, s("sourceConstraintComponent"), s(row.constraint))
         if row.trial:
-            graph.add((result, ctkg.trial, rdflib.URIRef(f"{base}/trial/{row.trial}")))
+            yield Triple(result, NamedNode(ctkg + "trial"), NamedNode(f"{base}/trial/{row.trial}"))
         if row.source_file:
-            graph.add((result, ctkg.sourceFile, rdflib.Literal(row.source_file)))
+            yield Triple(result, NamedNode(ctkg + "sourceFile"), Literal(row.source_file))
         if row.source_location:
-            graph.add((result, ctkg.sourceLocation, rdflib.Literal(row.source_location)))
+            yield Triple(result, NamedNode(ctkg + "sourceLocation"), Literal(row.source_location))
+
+
+def to_graph(report: ValidationReport, base: str) -> rdflib.Graph:
+    """The report as an rdflib graph (for JSON-LD)."""
+    nt = pyoxigraph.serialize(report_triples(report, base), format=pyoxigraph.RdfFormat.N_TRIPLES)
+    graph = rdflib.Graph().parse(data=nt.decode("utf-8"), format="nt")
+    graph.bind("sh", SH)
+    graph.bind("ctkg", rdflib.Namespace(base + "/ontology/"))
     return graph
 
 
@@ -537,6 +553,9 @@ def to_text(report: ValidationReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+HTML_TRIALS_SHOWN = 5000
+
+
 def to_html(report: ValidationReport) -> str:
     """Grouped by trial, then focus node, then path: what to fix and where."""
     e = html.escape
@@ -556,7 +575,10 @@ def to_html(report: ValidationReport) -> str:
     by_trial: dict[str, list[ResultRow]] = {}
     for row in report.rows:
         by_trial.setdefault(row.trial or "(ontology and concepts)", []).append(row)
-    for trial, rows in by_trial.items():
+    if len(by_trial) > HTML_TRIALS_SHOWN:  # a page a browser can open; the JSON and Turtle reports hold every result
+        parts.append(f"<p>Results of the first {HTML_TRIALS_SHOWN:,} of {len(by_trial):,} trials with results; "
+                     "the JSON and Turtle reports beside this page hold all of them.</p>")
+    for trial, rows in islice(by_trial.items(), HTML_TRIALS_SHOWN):
         parts.append(f"<h2 id='{e(trial)}'>{e(trial)}</h2>")
         if rows[0].source_file:
             parts.append(f"<p>Source: <code>{e(rows[0].source_file)}</code></p>")
@@ -579,10 +601,10 @@ def render(report: ValidationReport, fmt: str, base: str) -> str:
         return to_html(report)
     if fmt in ("ttl", "turtle"):
         # rdflib's Turtle writer took two minutes on a 10k-trial build's report; Oxigraph's writes it in seconds.
-        nt = to_graph(report, base).serialize(format="nt").encode("utf-8")
-        triples = pyoxigraph.parse(nt, format=pyoxigraph.RdfFormat.N_TRIPLES)
-        prefixes = {"sh": str(SH), "rdf": str(RDF), "xsd": "http://www.w3.org/2001/XMLSchema#"}
-        return pyoxigraph.serialize(triples, format=pyoxigraph.RdfFormat.TURTLE, prefixes=prefixes).decode("utf-8")
+        prefixes = {"sh": str(SH), "rdf": str(RDF), "xsd": "http://www.w3.org/2001/XMLSchema#",
+                    "ctkg": base + "/ontology/"}
+        return pyoxigraph.serialize(report_triples(report, base), format=pyoxigraph.RdfFormat.TURTLE,
+                                    prefixes=prefixes).decode("utf-8")
     if fmt in ("jsonld", "json-ld"):
         return to_graph(report, base).serialize(format="json-ld")
     raise ValueError(f"unknown report format {fmt!r}")
