@@ -7,9 +7,12 @@ records given are replaced; every other graph stays as it was.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
 import os
+import signal
 import time
 from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
@@ -60,8 +63,11 @@ def write_reports(report: ValidationReport, settings: Settings) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for fmt, name in (("json", "last-build.json"), ("html", "last-build.html"), ("ttl", "last-build.ttl")):
         tmp = folder / f".{name}.tmp"
-        tmp.write_text(render(report, fmt, settings.base_iri), encoding="utf-8")
-        tmp.replace(folder / name)
+        try:
+            tmp.write_text(render(report, fmt, settings.base_iri), encoding="utf-8")
+            tmp.replace(folder / name)
+        finally:
+            tmp.unlink(missing_ok=True)  # a disk that filled up mid-write leaves no half-written file behind
 
 
 class BuildError(RuntimeError):
@@ -142,6 +148,7 @@ def _build_unlocked(
         accepted = [(mapper.mint.graph(record.nct_id), list(pyoxigraph.parse(record.nquads, format=RdfFormat.N_QUADS)))
                     for record in _accept(map_chunks(raws, plan), report, settings, update, validate, allow_invalid)]
         load_build(settings, mapper, accepted, report, update=update)
+        _publish_reports(report, settings)
         return report
 
     target = new_build_dir(settings.store_dir, mapper.build_id)
@@ -156,7 +163,14 @@ def _build_unlocked(
 
             raise write_failure(settings.store_dir, settings.dumps_root, failure) from failure
         raise
+    _publish_reports(report, settings)
     return report
+
+
+def _publish_reports(report: BuildReport, settings: Settings) -> None:
+    """Written only once the build is served: the report served always describes the store served."""
+    if report.validation is not None:
+        write_reports(report.validation, settings)
 
 
 def _build_into(target: Path, settings: Settings, mapper: Mapper, outcomes: Iterable[ChunkOutcome],
@@ -240,7 +254,6 @@ def _accept(outcomes: Iterable[ChunkOutcome], report: BuildReport, settings: Set
         validation.rows = validate_ontology(settings) + sorted(
             validation.rows, key=lambda r: (r.trial or "", r.focus, SEVERITY_ORDER.get(r.severity, 9), r.path or ""))
         report.validation = validation
-        write_reports(validation, settings)
     if not report.trials and not update:
         why = "no record passed validation" if report.rejected else "no record could be read"
         raise BuildError(f"{why}: the store being served is left as it was")
@@ -332,9 +345,22 @@ def _where(record) -> str:
 _worker: ChunkMapper | None = None
 
 
-def _start_worker(plan: ChunkPlan) -> None:
+def _start_worker(plan: ChunkPlan, parent: int) -> None:
     global _worker
+    _die_with_parent(parent)
     _worker = ChunkMapper(plan)
+
+
+def _die_with_parent(parent: int) -> None:
+    """A build killed outright (SIGKILL, the OOM killer) must not leave its workers running: Linux sends
+    them SIGKILL when the process that started them dies (prctl PR_SET_PDEATHSIG)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the pool's own shutdown is all there is
+        return
+    if os.getppid() != parent:  # the build died before the line above took effect
+        os._exit(1)
 
 
 def _run_in_worker(raws: list) -> ChunkOutcome:
@@ -354,7 +380,7 @@ def map_chunks(raws: Iterable[RawRecord | RecordFailure], plan: ChunkPlan,
         return
     # "spawn": a forked child would inherit the parent's threads and locks (RocksDB, the progress bar).
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_start_worker, initargs=(plan,))
+                               initializer=_start_worker, initargs=(plan, os.getpid()))
     try:
         pending: deque = deque()
         for chunk in chain(head, chunks):

@@ -341,6 +341,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_ERROR
     except (OSError, StoreError, BuildError, RemoteError) as exc:
+        # A progress bar still drawn would take the message onto its line: end it first.
+        if "tqdm" in sys.modules:
+            for bar in list(getattr(sys.modules["tqdm"].tqdm, "_instances", ())):
+                bar.close()
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
 
