@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     remote_token: SecretStr | None = None
     query_timeout_s: float = Field(default=30.0, gt=0)
     result_limit: int = Field(default=10_000, gt=0)
+    # The service keeps answers to repeated queries in memory, keyed by the store version that produced
+    # them (service.state.ResultCache): at most this many answers and bytes; 0 entries turns it off.
+    cache_entries: int = Field(default=1_000, ge=0)
+    cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
     # Curators' bearer tokens for SPARQL Update, by the name the audit trail records:
     # CTKG_UPDATE_TOKENS='{"alice": "<a long random secret>"}'. None configured: updates are refused.
     update_tokens: dict[str, str] = Field(default_factory=dict)

@@ -32,7 +32,7 @@ def create_app(settings: Settings | None = None, workers: int = 2) -> FastAPI:
     app.state.ctkg = state
     # Browser clients (query editors on other origins) may read results; nothing here uses cookies.
     app.add_middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["GET", "POST"], allow_headers=["*"],
-                       expose_headers=["X-Result-Limit", "X-Result-Truncated"])
+                       expose_headers=["X-Result-Limit", "X-Result-Truncated", "X-Cache"])
     app.include_router(sparql.router)
     app.include_router(validation.router)
     queries.add_routes(app, state)

@@ -22,7 +22,14 @@ from starlette.concurrency import run_in_threadpool
 
 from kg.store import StoreBusy
 from kg.updates import UpdateRefused, UpdateTimeout, apply_update
-from service.engine import Job, QueryRefused, QueryTimeout
+from service.engine import (
+    Answer,
+    EngineClosed,
+    Job,
+    QueryEngine,
+    QueryRefused,
+    QueryTimeout,
+)
 from service.state import ServiceState
 
 router = APIRouter()
@@ -146,22 +153,59 @@ async def sparql(request: Request) -> Response:
 
 
 async def run_job(state: ServiceState, job: Job) -> Response:
-    """Run a query job and answer: its results, or 400 (refused), 503 (time limit, busy) or 500."""
+    """Run a query job and answer: its results, or 400 (refused), 503 (time limit, busy) or 500.
+
+    A repeated job on the same store version is answered from the cache without leaving the event
+    loop (``X-Cache: hit``); only answers are cached, never errors.
+    """
+    cache = state.cache
+    if cache.enabled:
+        version = state.data_version()
+        cached = cache.get(version, job) if version else None
+        if cached is not None:
+            return respond(cached, state, "hit")
+
     try:
-        # CPU-bound work runs off the event loop (and in a worker process with a time limit).
-        answer = await run_in_threadpool(lambda: state.engine().run(job))
+        version, answer = await _run_on_live_store(state, job)
     except QueryRefused as exc:
         return problem(400, str(exc))
     except QueryTimeout as exc:
         return problem(503, str(exc), **{"Retry-After": "5"})
     except RuntimeError as exc:
         return problem(500, f"query failed: {exc}")
-    return respond(answer, state)
+    if not cache.enabled:
+        return respond(answer, state, "off")
+    # Kept only if that store is still the live one: a query that ran while a build or an update
+    # swapped in a new store must not fill the cache, even under its own (old) version.
+    if version and version == state.data_version():
+        cache.put(version, job, answer)
+    return respond(answer, state, "miss")
 
 
-def respond(answer, state: ServiceState) -> Response:
-    """An engine answer as an HTTP response that says the result cap and whether it was reached."""
-    headers = {"X-Result-Limit": str(state.settings.result_limit), "Vary": "Accept"}
+async def _run_on_live_store(state: ServiceState, job: Job) -> tuple[str | None, Answer]:
+    """The answer and the version of the store that gave it (taken with the engine, so an answer is
+    filed under its own store). The query runs in a worker process whose pipe the event loop waits
+    on; a remote store's request blocks on the network, so it runs in a thread."""
+    for attempt in (1, 2):
+        if state.data_version() is None:
+            # Following a new store (opening it, starting workers) is slow: off the event loop.
+            version, engine = await run_in_threadpool(state.versioned_engine)
+        else:
+            version, engine = state.versioned_engine()
+        try:
+            if isinstance(engine, QueryEngine):
+                return version, await engine.run_async(job)
+            return version, await run_in_threadpool(engine.run, job)
+        except EngineClosed:
+            if attempt == 2:  # two stores swapped in while this request waited: rare enough to say so
+                raise RuntimeError("the store was replaced twice while the query waited; send it again") from None
+    raise AssertionError("unreachable")
+
+
+def respond(answer, state: ServiceState, cache_status: str) -> Response:
+    """An engine answer as an HTTP response that says the result cap, whether it was reached and
+    whether the answer came from the cache (hit, miss, or off when caching is disabled)."""
+    headers = {"X-Result-Limit": str(state.settings.result_limit), "Vary": "Accept", "X-Cache": cache_status}
     if answer.truncated:
         headers["X-Result-Truncated"] = f"true; the first {answer.count} results of more are returned"
     media_type = answer.media_type
