@@ -16,6 +16,7 @@ import queue
 import re
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,20 +206,27 @@ class QueryEngine:
     def run(self, job: Job) -> Answer:
         check_no_service(job.query)
         worker = self._take(self.timeout)
-        try:
+        with self._job_on(worker):
             worker.wait_ready()
             worker.connection.send(job)
             if not worker.connection.poll(self.timeout):
                 raise QueryTimeout(f"the query ran longer than the {self.timeout:g} s limit and was stopped")
             status, payload = worker.connection.recv()
-        except QueryTimeout:
+        return _unwrap(status, payload)
+
+    @contextmanager
+    def _job_on(self, worker: _Worker):
+        """A worker interrupted mid-job (time limit, cancelled request, crash) may still answer later,
+        so it never takes another job: it is replaced. After a job that ended well it is idle again."""
+        try:
+            yield
+        except (QueryTimeout, asyncio.CancelledError):
             self._replace(worker)
             raise
         except (EOFError, OSError, BrokenPipeError, RuntimeError):
             self._replace(worker)
             raise RuntimeError("the query worker stopped unexpectedly") from None
         self._release(worker)
-        return _unwrap(status, payload)
 
     async def run_async(self, job: Job) -> Answer:
         """``run`` on the event loop: the loop waits on the worker's pipe itself, so no thread sits
@@ -236,7 +244,7 @@ class QueryEngine:
                 raise EngineClosed("the store was replaced")
         except queue.Empty:
             worker = await asyncio.to_thread(self._take, self.timeout)
-        try:
+        with self._job_on(worker):
             if not worker.ready:
                 await asyncio.to_thread(worker.wait_ready)
             worker.connection.send(job)
@@ -250,16 +258,6 @@ class QueryEngine:
             finally:
                 loop.remove_reader(fd)
             status, payload = worker.connection.recv()
-        except QueryTimeout:
-            self._replace(worker)
-            raise
-        except asyncio.CancelledError:
-            self._replace(worker)  # its answer may still come: the worker cannot be given another job
-            raise
-        except (EOFError, OSError, BrokenPipeError, RuntimeError):
-            self._replace(worker)
-            raise RuntimeError("the query worker stopped unexpectedly") from None
-        self._release(worker)
         return _unwrap(status, payload)
 
     def _release(self, worker: _Worker) -> None:
