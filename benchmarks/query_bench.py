@@ -65,6 +65,15 @@ def percentile(samples: list[float], p: float) -> float:
     return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
+def stop(process: subprocess.Popen, wait_s: float) -> None:
+    """Ask a server to stop; kill it if it has not within ``wait_s``."""
+    process.terminate()
+    try:
+        process.wait(timeout=wait_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
 def wait_until(check, what: str, timeout: float, process: subprocess.Popen | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -92,11 +101,7 @@ def kg_serve(store: Path, workers: int = 2, log: Path | None = None, **env: str)
         wait_until(lambda: httpx.get(url + "/sparql", timeout=2).status_code == 200, "kg serve", 180, process)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, 20)
         if log:
             out.close()
 
@@ -114,8 +119,7 @@ def oxigraph_serve(location: Path):
                    "oxigraph serve", 120, process)
         yield url
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        stop(process, 20)
 
 
 # ---- Virtuoso (optional) -----------------------------------------------------------------------------
@@ -182,11 +186,7 @@ def virtuoso_serve(store_path: Path, work: Path, max_rows: int):
             raise RuntimeError("isql failed: " + loaded.stderr.decode(errors="replace")[-500:])
         yield url, time.monotonic() - started
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, 60)
 
 
 # ---- measuring ---------------------------------------------------------------------------------------

@@ -88,6 +88,17 @@ def _one(params: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values else None
 
 
+def _operation(params: dict[str, list[str]], name: str, body: str | None) -> str | None:
+    """The query (or update) of a request: in the URL or form, or as the body; never both."""
+    text = _one(params, name)
+    if body is not None:
+        if text is not None:
+            raise QueryRefused(f"the request has {'an' if name == 'update' else 'a'} {name} in the body and "
+                               "another in the URL; send exactly one")
+        text = body
+    return text
+
+
 def _format_param(values: list[str]) -> str | None:
     """Some clients (SPARQLWrapper) send the format twice, as a name and as a media type; both must agree."""
     chosen = {_formats("", v) for v in values}
@@ -128,11 +139,7 @@ async def sparql(request: Request) -> Response:
     if body_update is not None or "update" in params:
         return await _update(request, state, params, body_update)
     try:
-        query = _one(params, "query")
-        if body_query is not None:
-            if query is not None:
-                raise QueryRefused("the request has a query in the body and another in the URL; send exactly one")
-            query = body_query
+        query = _operation(params, "query", body_query)
         format_param = _format_param(params.get("format", []))
     except QueryRefused as exc:
         return problem(400, str(exc))
@@ -254,11 +261,7 @@ async def _update(request: Request, state: ServiceState, params: dict[str, list[
     if isinstance(curator, Response):
         return curator
     try:
-        update = _one(params, "update")
-        if body_update is not None:
-            if update is not None:
-                raise QueryRefused("the request has an update in the body and another in the URL; send exactly one")
-            update = body_update
+        update = _operation(params, "update", body_update)
         if "query" in params:
             raise QueryRefused("the request has both a query and an update; send one operation per request")
         for name in ("default-graph-uri", "named-graph-uri"):
