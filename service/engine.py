@@ -97,10 +97,9 @@ def answer_from(result, job: Job) -> Answer:
         return Answer("ask", results.ask(bool(result), job.select_format), results.MEDIA_TYPES[job.select_format],
                       False, 1)
     if isinstance(result, QuerySolutions):
-        variables = [v.value for v in result.variables]
-        rows, truncated = _take(([solution[v] for v in variables] for solution in result), job.limit)
-        return Answer("select", results.select(variables, rows, job.select_format),
-                      results.MEDIA_TYPES[job.select_format], truncated, len(rows))
+        # Written and capped by pyoxigraph, no Python term per cell (why this way: service/results.py).
+        body, truncated, count = results.write_capped(result, job.select_format, job.limit)
+        return Answer("select", body, results.MEDIA_TYPES[job.select_format], truncated, count)
     triples, truncated = _take(result, job.limit)
     fmt = {"ttl": RdfFormat.TURTLE, "nt": RdfFormat.N_TRIPLES, "jsonld": RdfFormat.JSON_LD,
            "rdf": RdfFormat.RDF_XML}[job.graph_format]
