@@ -18,6 +18,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from service import results
@@ -55,6 +56,25 @@ class Job:
     # Named-query parameters, bound by the engine (never pasted into the text): variable -> term in
     # N-Triples syntax, parsed back into a pyoxigraph term in the worker.
     substitutions: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class PageJob:
+    """Build the page of one IRI in a worker (``service.pages.build_page``). Frozen: the job itself is
+    its answer's cache key. ``media_type`` is the negotiated one; "" asks only whether the IRI is known
+    (nothing acceptable was offered: the caller answers 406, or 404 when the IRI is unknown)."""
+    subject: str
+    media_type: str
+    base_iri: str
+
+
+@dataclass
+class PageAnswer:
+    """A page as bytes, with what its HTTP validators are made from."""
+    body: bytes
+    media_type: str               # as sent (with a charset for HTML); "" for the existence-only job
+    etag: str                     # quoted, from the body
+    modified: datetime | None     # the record's last update or a curator's later edit
 
 
 def check_no_service(query: str) -> None:
@@ -109,14 +129,22 @@ def answer_from(result, job: Job) -> Answer:
 def _worker(connection, store_path: str) -> None:
     from pyoxigraph import DefaultGraph, NamedNode, Store, Variable
 
+    from service import pages  # page jobs; imported before "ready", so no page pays for the import
+
     store = Store.read_only(store_path)
+    # Labels and types of linked resources, kept across page jobs: this worker's store never changes
+    # (a new build or update is a new store, served by new workers).
+    page_memo: dict = {}
     connection.send(("ready", None))  # starting a worker is not part of any query's time
     while True:
         try:
-            job: Job = connection.recv()
+            job: Job | PageJob = connection.recv()
         except EOFError:
             return
         try:
+            if isinstance(job, PageJob):
+                connection.send(("ok", pages.build_page(store, job, page_memo)))
+                continue
             kwargs = {"base_iri": job.base_iri}
             if job.default_graphs is not None:
                 kwargs["default_graph"] = [NamedNode(g) for g in job.default_graphs] or [DefaultGraph()]
@@ -161,6 +189,10 @@ class _Worker:
 
 class EngineClosed(RuntimeError):
     """The engine was closed (a new store went live) before the job reached a worker: run it on the new one."""
+
+
+class WorkerLost(RuntimeError):
+    """The worker's process ended during the job (killed, crashed): the job may be sent again."""
 
 
 class QueryEngine:
@@ -224,7 +256,7 @@ class QueryEngine:
             raise
         except (EOFError, OSError, BrokenPipeError, RuntimeError):
             self._replace(worker)
-            raise RuntimeError("the query worker stopped unexpectedly") from None
+            raise WorkerLost("the query worker stopped unexpectedly") from None
         self._release(worker)
 
     async def run_async(self, job: Job) -> Answer:
@@ -232,17 +264,34 @@ class QueryEngine:
         between the request and the worker (a thread hop cost about 0.25 ms a query, more on a busy
         machine). The rare slow steps (the SERVICE parse, a worker still starting, all workers busy)
         go to a thread."""
-        loop = asyncio.get_running_loop()
         if SERVICE_KEYWORD.search(job.query):
             await asyncio.to_thread(check_no_service, job.query)
+        return await self._on_worker_async(job)
+
+    async def page_async(self, job: PageJob) -> PageAnswer | None:
+        """A page built in a worker (``service.pages.build_page``; None: the IRI is unknown), under the
+        same time limit as a query: a page that takes too long stops its worker, which is replaced."""
+        return await self._on_worker_async(job)
+
+    async def _idle_worker(self) -> _Worker:
+        """An idle worker whose process is alive. One that died while idle (killed, out of memory) is
+        replaced here, before a job is sent to it and lost."""
+        while True:
+            try:
+                worker = self._idle.get_nowait()
+                if worker is None:
+                    self._idle.put(None)
+                    raise EngineClosed("the store was replaced")
+            except queue.Empty:
+                worker = await asyncio.to_thread(self._take, self.timeout)
+            if worker.process.is_alive():
+                return worker
+            self._replace(worker)
+
+    async def _on_worker_async(self, job: Job | PageJob):
+        loop = asyncio.get_running_loop()
         started = loop.time()
-        try:
-            worker = self._idle.get_nowait()
-            if worker is None:
-                self._idle.put(None)
-                raise EngineClosed("the store was replaced")
-        except queue.Empty:
-            worker = await asyncio.to_thread(self._take, self.timeout)
+        worker = await self._idle_worker()
         with self._job_on(worker):
             if not worker.ready:
                 await asyncio.to_thread(worker.wait_ready)

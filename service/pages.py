@@ -1,24 +1,38 @@
-"""Home page, VoID, and dereferenceable IRIs with content negotiation (Turtle, JSON-LD, N-Triples, RDF/XML, HTML)."""
+"""Home page, VoID, and dereferenceable IRIs with content negotiation (Turtle, JSON-LD, N-Triples, RDF/XML, HTML).
+
+A page is built where queries run: in a query worker process holding the store open
+(``service.engine``, a ``PageJob``), so pages built at once use every worker instead of sharing
+the server's one interpreter lock, and a page that takes too long is stopped like a query (503).
+Only the bytes, the media type, the ETag and the last-modified time come back; they are cached
+like query answers, by store version (``X-Cache``). With a remote store, pages are built in the
+server from lookups sent to the remote, as its queries are.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import html
+import itertools
 import json
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 
 import mimeparse
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, Response
-from pyoxigraph import Literal, NamedNode, RdfFormat, serialize
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from pyoxigraph import Literal, NamedNode, RdfFormat, Triple, serialize
 from starlette.concurrency import run_in_threadpool
 
 from kg.namespaces import DCTERMS, PROV, RDFS, prefixes
+from service.engine import EngineClosed, PageAnswer, PageJob, QueryEngine, WorkerLost
+from service.state import ServiceState
 
 PROV_DERIVED = PROV + "wasDerivedFrom"
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-from service.state import ServiceState
+LABEL, TYPE = NamedNode(RDFS + "label"), NamedNode(RDF_TYPE)
+XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
+COPIES = 4  # a linked resource's label or type read in more graphs than this: deduplicated by a query
+MEMO_NODES = 20_000  # linked resources whose labels and types a worker keeps (about 600 bytes each)
 
 router = APIRouter()
 
@@ -31,28 +45,63 @@ RDF_FORMATS = {"text/turtle": RdfFormat.TURTLE, "application/ld+json": RdfFormat
 OFFERED = ["application/rdf+xml", "application/n-triples", "application/ld+json", "text/turtle", "text/html"]
 
 
-def _describe(state: ServiceState, subject: str) -> list:
-    """The resource's own triples (its whole graph for a trial), plus labels and types of what it links to."""
-    store = state.store()
+def _describe(store, base: str, subject: str, memo: dict | None = None) -> list:
+    """The resource's own triples (its whole graph for a trial), plus labels and types of what it links to.
+
+    ``store`` is a pyoxigraph Store (in a query worker) or a kg.remote.RemoteStore. Each triple once,
+    sorted, so the same graph always gives the same bytes (and ETag)."""
     node = NamedNode(subject)
-    triples = {q.triple for q in store.quads_for_pattern(node, None, None, None)}
-    base = state.settings.base_iri
+    triples = _distinct_objects(store, node, None)
     if subject.startswith(f"{base}/trial/") and subject.count("/") == f"{base}/trial/X".count("/"):
         nct = subject.rsplit("/", 1)[1]
+        # The trial's named graph, read graph first (GSPO index): about 3 ms for 250 quads at 10k trials.
         triples |= {q.triple for q in store.quads_for_pattern(None, None, None, NamedNode(f"{base}/graph/{nct}"))}
     linked = {t.object for t in triples if isinstance(t.object, NamedNode)}
-    # Incoming links from other resources (e.g. trials that use a drug) for shared concepts.
+    # Incoming links from other resources (e.g. trials that use a drug) for shared concepts: the first 500.
     if not subject.startswith(f"{base}/trial/"):
-        incoming = [q.triple for q in store.quads_for_pattern(None, None, node, None)]
-        triples |= set(incoming[:500])
-        linked |= {t.subject for t in incoming[:500] if isinstance(t.subject, NamedNode)}
-    label, rdf_type = NamedNode(RDFS + "label"), NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
-    for other in linked:
-        for q in store.quads_for_pattern(other, label, None, None):
-            triples.add(q.triple)
-        for q in store.quads_for_pattern(other, rdf_type, None, None):
-            triples.add(q.triple)
+        incoming = [q.triple for q in itertools.islice(store.quads_for_pattern(None, None, node, None), 500)]
+        triples.update(incoming)
+        linked |= {t.subject for t in incoming if isinstance(t.subject, NamedNode)}
+    triples |= _labels_and_types(store, linked, memo)
     return sorted(triples, key=lambda t: (str(t.subject), str(t.predicate), str(t.object)))
+
+
+def _distinct_objects(store, node: NamedNode, prop: NamedNode | None) -> set:
+    """The triples of ``node`` (with ``prop``, or any property) over the union of all graphs, each once.
+
+    Deduplicated in Oxigraph, before any Python object is made: a place or an organization that no
+    concept table names is described again in every trial graph that mentions it (Boston: in 1,620
+    graphs of the 10k store), and reading those copies quad by quad was most of a page's time."""
+    if prop is None:
+        rows = store.query(f"SELECT DISTINCT ?p ?o {{ {node} ?p ?o }}", use_default_graph_as_union=True)
+        return {Triple(node, row["p"], row["o"]) for row in rows}
+    rows = store.query(f"SELECT DISTINCT ?o {{ {node} {prop} ?o }}", use_default_graph_as_union=True)
+    return {Triple(node, prop, row["o"]) for row in rows}
+
+
+def _labels_and_types(store, nodes: set, memo: dict | None) -> set:
+    """The rdfs:label and rdf:type triples of ``nodes``, from every graph.
+
+    Most nodes have a copy or two, read directly (a query costs more than that); past ``COPIES`` the
+    rest is left to one deduplicating query. ``memo`` (a worker's: its store never changes) keeps the
+    answer per node across pages, so the places and sponsors many trials share are read once."""
+    found = set()
+    for node in nodes:
+        known = memo.get(node) if memo is not None else None
+        if known is None:
+            known = set()
+            for prop in (LABEL, TYPE):
+                first = list(itertools.islice(store.quads_for_pattern(node, prop, None, None), COPIES + 1))
+                if len(first) <= COPIES:
+                    known.update(q.triple for q in first)
+                else:
+                    known |= _distinct_objects(store, node, prop)
+            if memo is not None:
+                if len(memo) >= MEMO_NODES:
+                    memo.clear()  # bounded; the next pages fill it again
+                memo[node] = frozenset(known)
+        found |= known
+    return found
 
 
 def _local_href(value: str, base: str) -> str:
@@ -68,10 +117,9 @@ def _term_html(term, base: str, curie) -> str:
     return html.escape(str(term))
 
 
-def _trials_of(state: ServiceState, subject: str, triples: list) -> list[tuple[str, str]]:
+def _trials_of(store, base: str, subject: str, triples: list) -> list[tuple[str, str]]:
     """The trials a shared resource (drug, condition, organization, place) takes part in, with their labels:
     the trials whose parts (interventions, sites, condition mentions) or which themselves link to it."""
-    base = state.settings.base_iri
     prefix = f"{base}/trial/"
     if subject.startswith(prefix):
         return []
@@ -79,10 +127,9 @@ def _trials_of(state: ServiceState, subject: str, triples: list) -> list[tuple[s
     for t in triples:
         if t.object.value == subject and t.subject.value.startswith(prefix):
             trial_iris.add(prefix + t.subject.value[len(prefix):].split("/", 1)[0])
-    store, label = state.store(), NamedNode(RDFS + "label")
     found = []
     for trial in sorted(trial_iris):
-        names = [q.object.value for q in store.quads_for_pattern(NamedNode(trial), label, None, None)]
+        names = [q.object.value for q in store.quads_for_pattern(NamedNode(trial), LABEL, None, None)]
         found.append((trial, names[0] if names else trial))
     return found
 
@@ -209,47 +256,104 @@ def context(request: Request) -> Response:
 @router.api_route("/{kind}/{rest:path}", methods=["GET", "HEAD"], include_in_schema=False)
 async def resource(kind: str, rest: str, request: Request) -> Response:
     state: ServiceState = request.app.state.ctkg
-    base = state.settings.base_iri
     if kind not in KINDS:
         return _not_found(request, f"/{kind}/{rest}")
     path, media_type = _negotiate(request, f"/{kind}/{rest}")
-    subject = base + path
-    triples = await run_in_threadpool(_describe, state, subject)
-    if not any(t.subject.value == subject for t in triples):
+    job = PageJob(subject=state.settings.base_iri + path, media_type=media_type, base_iri=state.settings.base_iri)
+    try:
+        NamedNode(job.subject)
+    except ValueError:  # not an IRI (a space, a brace ...): nothing in the graph can be named by it
         return _not_found(request, path)
-    if not media_type:
+    try:
+        page, cache_status = await _page(state, job)
+    # Busy or too slow (the time limit, or a remote store's timeout), or its worker died twice: try again.
+    except (TimeoutError, WorkerLost, EngineClosed) as exc:
+        return PlainTextResponse(f"the page of {path} was not built: {exc}\n", status_code=503,
+                                 headers={"Retry-After": "5"})
+    except RuntimeError as exc:
+        return PlainTextResponse(f"the page of {path} was not built: {exc}\n", status_code=500)
+    if page is None:
+        return _not_found(request, path)
+    if not page.media_type:
         return Response("none of the accepted media types is available: " + ", ".join(OFFERED) + "\n",
                         status_code=406, media_type="text/plain")
-    if media_type == "text/html":
+    headers = {"Vary": "Accept", "ETag": page.etag, "X-Cache": cache_status}
+    if page.modified is not None:
+        headers["Last-Modified"] = format_datetime(page.modified, usegmt=True)
+    if _not_modified(request, page.etag, page.modified):
+        return Response(status_code=304, headers=headers)
+    return Response(page.body, media_type=page.media_type, headers=headers)
+
+
+async def _page(state: ServiceState, job: PageJob) -> tuple[PageAnswer | None, str]:
+    """The page and how the cache took part (hit, miss, off), as for queries: a page is kept under the
+    version of the store it was built from, so none outlives a build or an update."""
+    cache = state.cache
+    if cache.enabled:
+        version = state.data_version()
+        cached = cache.get(version, job) if version else None
+        if cached is not None:
+            return cached, "hit"
+    version, page = await _build_on_live_store(state, job)
+    if not cache.enabled:
+        return page, "off"
+    # Kept only if that store is still the live one (a build or an update may have swapped meanwhile).
+    if page is not None and version and version == state.data_version():
+        cache.put(version, job, page)
+    return page, "miss"
+
+
+async def _build_on_live_store(state: ServiceState, job: PageJob) -> tuple[str | None, PageAnswer | None]:
+    """The page, built in a query worker over the live store (the event loop waits on its pipe), and that
+    store's version. A remote store is read through its endpoint here, in a thread, as queries are. A
+    worker that died during the job (killed, crashed) is replaced and the page asked of another once."""
+    for attempt in (1, 2):
+        if state.data_version() is None:
+            version, engine = await run_in_threadpool(state.versioned_engine)
+        else:
+            version, engine = state.versioned_engine()
+        try:
+            if isinstance(engine, QueryEngine):
+                return version, await engine.page_async(job)
+            return version, await run_in_threadpool(build_page, state.store(), job)
+        except (EngineClosed, WorkerLost):
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def build_page(store, job: PageJob, memo: dict | None = None) -> PageAnswer | None:
+    """The page of ``job.subject`` as ``job.media_type``, with its ETag and last-modified time; None when the
+    graph knows nothing about the IRI. Runs in a query worker (``store``: its read-only Store; ``memo``:
+    its labels of linked resources), or in the server over a remote store."""
+    base, subject = job.base_iri, job.subject
+    triples = _describe(store, base, subject, memo)
+    if not any(t.subject.value == subject for t in triples):
+        return None
+    if not job.media_type:
+        return PageAnswer(b"", "", "", None)  # known, but in no format the client accepts
+    if job.media_type == "text/html":
         jsonld = serialize(triples, format=RdfFormat.JSON_LD).decode("utf-8")
-        trials = await run_in_threadpool(_trials_of, state, subject, triples)
+        trials = _trials_of(store, base, subject, triples)
         body = _html_page(subject, triples, base, jsonld, trials).encode("utf-8")
         media = "text/html; charset=utf-8"
-    elif media_type == "application/ld+json":
-        body = await run_in_threadpool(compact_jsonld, triples, base)
-        media = media_type
+    elif job.media_type == "application/ld+json":
+        body, media = compact_jsonld(triples, base), job.media_type
     else:
-        fmt = RDF_FORMATS[media_type]
+        fmt = RDF_FORMATS[job.media_type]
         body = serialize(triples, format=fmt, prefixes=prefixes(base) if fmt == RdfFormat.TURTLE else None)
         media = fmt.media_type
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    headers = {"Vary": "Accept", "ETag": etag}
-    modified = _last_modified(state, subject)
-    edited = _last_curator_edit(state, subject)
+    modified = _last_modified(store, base, subject)
+    edited = _last_curator_edit(store, base, subject)
     if edited is not None and (modified is None or edited > modified):
         modified = edited  # else If-Modified-Since would answer 304 with the page from before the fix
-    if modified is not None:
-        headers["Last-Modified"] = format_datetime(modified, usegmt=True)
-    if _not_modified(request, etag, modified):
-        return Response(status_code=304, headers=headers)
-    return Response(body, media_type=media, headers=headers)
+    return PageAnswer(body, media, etag, modified)
 
 
-def _last_modified(state: ServiceState, subject: str) -> datetime | None:
+def _last_modified(store, base: str, subject: str) -> datetime | None:
     """When the record behind the resource last changed: a trial's (and its parts') registry update date;
     for shared resources (drugs, conditions, ontology terms ...) the build that wrote them."""
-    base = state.settings.base_iri
-    store = state.store()
     ctkg = base + "/ontology/"
     if subject.startswith(f"{base}/trial/"):
         trial = NamedNode("/".join(subject.split("/")[: len(f"{base}/trial/X".split("/"))]))
@@ -264,13 +368,12 @@ def _last_modified(state: ServiceState, subject: str) -> datetime | None:
     return None
 
 
-def _last_curator_edit(state: ServiceState, subject: str) -> datetime | None:
+def _last_curator_edit(store, base: str, subject: str) -> datetime | None:
     """When a curator's SPARQL Update last changed a trial's graph (kg.updates records it in the dataset graph)."""
-    base = state.settings.base_iri
     if not subject.startswith(f"{base}/trial/"):
         return None
     nct = subject[len(f"{base}/trial/"):].split("/")[0]
-    store, dataset = state.store(), NamedNode(f"{base}/graph/dataset")
+    dataset = NamedNode(f"{base}/graph/dataset")
     times = [_as_datetime(ended.object.value)
              for influence in store.quads_for_pattern(NamedNode(f"{base}/graph/{nct}"),
                                                       NamedNode(PROV + "wasInfluencedBy"), None, dataset)
@@ -308,15 +411,35 @@ def jsonld_context(base: str) -> dict:
 
 
 def compact_jsonld(triples: list, base: str) -> bytes:
-    """JSON-LD compacted with the published context."""
+    """JSON-LD compacted with the published context, the same bytes for the same triples in any process."""
     import rdflib
 
+    def term(value):
+        # Blank nodes keep the store's labels (parsing N-Triples would make new random ones each time).
+        if isinstance(value, NamedNode):
+            return rdflib.URIRef(value.value)
+        if isinstance(value, Literal):
+            if value.language:
+                return rdflib.Literal(value.value, lang=value.language)
+            datatype = value.datatype.value
+            return rdflib.Literal(value.value, datatype=None if datatype == XSD_STRING else rdflib.URIRef(datatype))
+        return rdflib.BNode(value.value)
+
     graph = rdflib.Graph()
-    graph.parse(data=serialize(triples, format=RdfFormat.N_TRIPLES), format="nt")
+    for triple in triples:
+        graph.add((term(triple.subject), term(triple.predicate), term(triple.object)))
     context = jsonld_context(base)["@context"]
     # The context goes inline (the same one is published at /context.jsonld): a document that needed
     # the base address to be reachable could not be read from a dump, a mirror or a local server.
-    return graph.serialize(format="json-ld", context=context, auto_compact=True, indent=1).encode("utf-8")
+    text = graph.serialize(format="json-ld", context=context, auto_compact=True, indent=1)
+    # rdflib lists the nodes in the order of a Python set, which changes with each process's hash seed:
+    # pages are built by several worker processes, so the ETag of a page would depend on the worker.
+    # Each node is complete on its own (blank nodes too: rdflib does not nest them), so sorting them by
+    # @id is safe; keys are already sorted.
+    document = json.loads(text)
+    if isinstance(document, dict) and isinstance(document.get("@graph"), list):
+        document["@graph"].sort(key=lambda node: str(node.get("@id", "")))
+    return json.dumps(document, indent=1, sort_keys=True, ensure_ascii=False).encode("utf-8")
 
 
 def _not_found(request: Request, path: str) -> Response:

@@ -14,7 +14,7 @@ from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, Store, serialize
 from kg.namespaces import DCTERMS, RDF, SD, iri
 from kg.settings import Settings
 from kg.store import StoreError, live_store_path
-from service.engine import Answer, Job, QueryEngine
+from service.engine import Answer, Job, PageAnswer, PageJob, QueryEngine
 
 FORMATS = "http://www.w3.org/ns/formats/"
 RESULT_FORMATS = ["SPARQL_Results_JSON", "SPARQL_Results_XML", "SPARQL_Results_CSV", "SPARQL_Results_TSV",
@@ -24,7 +24,7 @@ GRAPH_FORMATS = {"ttl": RdfFormat.TURTLE, "nt": RdfFormat.N_TRIPLES, "jsonld": R
 
 
 class ResultCache:
-    """Answers to repeated queries, least recently used first out, bounded in entries and in bytes.
+    """Answers to repeated queries and pages, least recently used first out, bounded in entries and in bytes.
 
     A key holds the data version (the live store's directory, new with every build and every
     update) besides everything that shapes the answer, so an answer is only ever found again for
@@ -34,7 +34,7 @@ class ResultCache:
 
     def __init__(self, max_entries: int, max_bytes: int):
         self.max_entries, self.max_bytes = max_entries, max_bytes
-        self._answers: OrderedDict[tuple, Answer] = OrderedDict()
+        self._answers: OrderedDict[tuple, Answer | PageAnswer] = OrderedDict()
         self._bytes = 0
         self._version: str | None = None
         self._lock = threading.Lock()
@@ -47,9 +47,12 @@ class ResultCache:
         return self.max_entries > 0 and self.max_bytes > 0
 
     @staticmethod
-    def key(version: str, job: Job) -> tuple:
+    def key(version: str, job: Job | PageJob) -> tuple:
         """Everything that decides the bytes of an answer: the text, the bound parameters, the formats,
-        the result cap and the dataset (graphs given, or the union)."""
+        the result cap and the dataset (graphs given, or the union); for a page, the IRI, the media type
+        and the base (a PageJob is frozen: it is that key)."""
+        if isinstance(job, PageJob):
+            return (version, job)
         return (version, job.query, job.base_iri, job.select_format, job.graph_format, job.limit,
                 None if job.default_graphs is None else tuple(job.default_graphs),
                 None if job.named_graphs is None else tuple(job.named_graphs), job.union_default,
@@ -62,7 +65,7 @@ class ResultCache:
             self._bytes = 0
             self._version = version
 
-    def get(self, version: str, job: Job) -> Answer | None:
+    def get(self, version: str, job: Job | PageJob) -> Answer | PageAnswer | None:
         with self._lock:
             self._follow(version)
             key = self.key(version, job)
@@ -71,7 +74,7 @@ class ResultCache:
                 self._answers.move_to_end(key)
             return answer
 
-    def put(self, version: str, job: Job, answer: Answer) -> None:
+    def put(self, version: str, job: Job | PageJob, answer: Answer | PageAnswer) -> None:
         """Keep an answer of the store ``version``, which the caller has just seen live."""
         size = len(answer.body)
         with self._lock:
