@@ -42,7 +42,7 @@ import httpx
 from pyoxigraph import RdfFormat, Store
 
 from kg.queries import bind, load_library, run
-from kg.remote import bind_values
+from kg.binding import bind_values
 from kg.settings import Settings
 from kg.store import live_store_path
 

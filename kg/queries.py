@@ -8,9 +8,10 @@ A header says what the query answers and which parameters it takes::
     #+   - {name: drug_name, type: string, default: toripalimab, example: JS001}
     #+ columns: [drug_name, drug, nct, title]
 
-Parameters are typed and validated here, then bound by the engine (Oxigraph `substitutions`):
-a value is never pasted into the query text, so a parameter carrying SPARQL stays a plain value.
-Oxigraph only binds variables the query projects, so every parameter is also a result column.
+Parameters are typed and validated here, turned into RDF terms, and bound by VALUES blocks that
+pyoxigraph's own term writer spells (kg/binding.py): a caller's text is never pasted into the query,
+so a parameter carrying SPARQL stays a plain value. Every parameter is also a result column, so each
+row says which value it answers.
 """
 
 from __future__ import annotations
@@ -92,6 +93,27 @@ def parse_header(text: str, where: str) -> dict:
     return header
 
 
+def sub_selects(body: str) -> list[str]:
+    """The text of each sub-select: from an inner SELECT to the brace that closes the group holding it.
+
+    Braces inside string literals or IRIs are not expected in these queries; a query whose braces do
+    not balance is left for the engine to reject.
+    """
+    spans = []
+    for match in list(re.finditer(r"\bSELECT\b", body, re.I))[1:]:
+        depth, end = 0, len(body)
+        for at in range(match.end(), len(body)):
+            if body[at] == "{":
+                depth += 1
+            elif body[at] == "}":
+                if depth == 0:
+                    end = at
+                    break
+                depth -= 1
+        spans.append(body[match.start():end])
+    return spans
+
+
 def load_query(path: Path) -> NamedQuery:
     text = path.read_text(encoding="utf-8")
     header = parse_header(text, str(path))
@@ -103,9 +125,12 @@ def load_query(path: Path) -> NamedQuery:
         raise QueryError(f"{path}: the header's name {query.name!r} must equal the file name {path.stem!r} "
                          "(lower case, digits and hyphens)")
     body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
-    if query.params and len(re.findall(r"\bSELECT\b", body, re.I)) > 1:
-        # Oxigraph binds parameters in the outer query only; inside a sub-select they stay unbound.
-        raise QueryError(f"{path}: a query with parameters must not use sub-selects (they would not be bound there)")
+    for param in query.params:
+        for sub_select in sub_selects(body):
+            if re.search(rf"[?$]{re.escape(param.name)}\b", sub_select):
+                # Oxigraph binds parameters in the outer query only; inside a sub-select they stay unbound.
+                raise QueryError(f"{path}: parameter {param.name!r} is used inside a sub-select, where it would "
+                                 "not be bound; use it in the outer query")
     for param in query.params:
         if param.name not in query.columns:
             raise QueryError(f"{path}: parameter {param.name!r} must be projected and listed in `columns` "
@@ -222,11 +247,11 @@ class Table:
 
 def run(store, query: NamedQuery, raw: dict[str, str], base_iri: str, limit: int | None = None) -> Table:
     """Run a named query in process over the union of the graphs (the CLI and the tests use this)."""
-    from pyoxigraph import Variable
+    from kg.binding import bind_values
 
-    substitutions = {Variable(name): term for name, term in bind(query, raw).items()}
-    solutions = store.query(query.text, base_iri=base_iri + "/", use_default_graph_as_union=True,
-                            substitutions=substitutions)
+    bound = bind(query, raw)
+    text = bind_values(query.text, bound) if bound else query.text
+    solutions = store.query(text, base_iri=base_iri + "/", use_default_graph_as_union=True)
     columns = [v.value for v in solutions.variables]
     rows = []
     for solution in solutions:

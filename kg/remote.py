@@ -28,7 +28,9 @@ from collections import defaultdict
 from typing import TYPE_CHECKING, Iterable, Iterator, Mapping
 
 import pyoxigraph
-from pyoxigraph import BlankNode, DefaultGraph, Literal, NamedNode, Quad, QueryResultsFormat, RdfFormat, Variable
+from pyoxigraph import BlankNode, DefaultGraph, NamedNode, Quad, QueryResultsFormat, RdfFormat, Variable
+
+from kg.binding import bind_values
 
 if TYPE_CHECKING:
     from kg.build import BuildReport
@@ -336,102 +338,6 @@ def insert_data(quads: list[Quad]) -> str:
         body = pyoxigraph.serialize(triples, format=RdfFormat.N_TRIPLES).decode("utf-8")
         blocks.append(body if isinstance(graph, DefaultGraph) else f"GRAPH {graph} {{\n{body}}}\n")
     return "INSERT DATA {\n" + "".join(blocks) + "}"
-
-
-# ---- binding named-query parameters ----------------------------------------------------------------
-
-VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-IRIREF = re.compile(r'<[^<>"{}|^`\\\x00-\x20]*>')
-QUERY_FORMS = {"SELECT", "CONSTRUCT", "ASK", "DESCRIBE"}
-VARIABLE = re.compile(r"[?$][\w\u00b7\u0300-\u036f\u203f-\u2040]*")
-WORD = re.compile(r"[\w.:\-]*")
-
-
-def _tokens(query: str) -> Iterator[tuple[str, int, str]]:
-    """The query's tokens that matter for finding its WHERE group: (kind, offset, text).
-
-    Strings, IRIs, comments and variables are skipped whole, so a brace or keyword inside them is
-    never taken for one of the query's own.
-    """
-    i, n = 0, len(query)
-    while i < n:
-        c = query[i]
-        if c == "#":
-            end = query.find("\n", i)
-            i = n if end < 0 else end + 1
-        elif c in "\"'":
-            quote = c * 3 if query.startswith(c * 3, i) else c
-            j = i + len(quote)
-            while j < n and not query.startswith(quote, j):
-                j += 2 if query[j] == "\\" else 1
-            i = j + len(quote)
-        elif c == "<" and (match := IRIREF.match(query, i)):
-            i = match.end()
-        elif c in "?$":
-            i = VARIABLE.match(query, i).end()
-        elif c.isalpha() or c == "_":
-            match = WORD.match(query, i)
-            yield "word", i, match.group(0)
-            i = match.end()
-        elif c in "{}()":
-            yield c, i, c
-            i += 1
-        else:
-            i += 1
-
-
-def where_group_start(query: str) -> int:
-    """The offset of the ``{`` that opens the query's outermost WHERE group."""
-    form = None
-    depth = 0
-    tokens = _tokens(query)
-    previous = ""
-    for kind, offset, text in tokens:
-        if kind == "word":
-            if form is None and text.upper() in QUERY_FORMS:
-                form = text.upper()
-            previous = text.upper()
-        elif kind == "(":
-            depth += 1
-        elif kind == ")":
-            depth -= 1
-        elif kind == "{" and depth == 0 and form is not None:
-            if form == "CONSTRUCT" and previous == "CONSTRUCT":  # the template: skip it whole
-                nesting = 1
-                for inner_kind, _, _ in tokens:
-                    nesting += {"{": 1, "}": -1}.get(inner_kind, 0)
-                    if nesting == 0:
-                        break
-                form, previous = "CONSTRUCT-BODY", "}"
-                continue
-            if form == "CONSTRUCT" and previous == "WHERE":
-                raise ValueError("a CONSTRUCT WHERE { } query cannot take bound parameters; write its template out")
-            return offset
-        else:
-            previous = text
-    raise ValueError("the query has no WHERE group to bind parameters in")
-
-
-def bind_values(query: str, substitutions: Mapping[str, object]) -> str:
-    """Bind variables to terms by a VALUES block at the start of the outermost WHERE group.
-
-    The terms are written by pyoxigraph (never pasted from caller text), so a value cannot change
-    the query's structure. Joined first in the group, the block gives each bound variable its one
-    value as pyoxigraph's ``substitutions`` do for the variables a named query projects.
-    """
-    names, terms = [], []
-    for name, term in substitutions.items():
-        if not VARIABLE_NAME.match(name):
-            raise ValueError(f"{name!r} is not a SPARQL variable name")
-        if not isinstance(term, (NamedNode, Literal)):
-            raise ValueError(f"?{name} can only be bound to an IRI or a literal")
-        names.append(f"?{name}")
-        terms.append(str(term))
-    if not names:
-        return query
-    at = where_group_start(query)
-    block = f"\n  VALUES ({' '.join(names)}) {{ ({' '.join(terms)}) }}\n"
-    return query[:at + 1] + block + query[at + 1:]
 
 
 # ---- kg build into a remote store ------------------------------------------------------------------

@@ -16,6 +16,7 @@ import queue
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,8 +54,8 @@ class Job:
     default_graphs: list[str] | None
     named_graphs: list[str] | None
     union_default: bool
-    # Named-query parameters, bound by the engine (never pasted into the text): variable -> term in
-    # N-Triples syntax, parsed back into a pyoxigraph term in the worker.
+    # Named-query parameters: variable -> term in N-Triples syntax, parsed back into a pyoxigraph term
+    # in the worker and bound by VALUES blocks that pyoxigraph writes (kg/binding.py).
     substitutions: dict[str, str] | None = None
 
 
@@ -127,8 +128,9 @@ def answer_from(result, job: Job) -> Answer:
 
 
 def _worker(connection, store_path: str) -> None:
-    from pyoxigraph import DefaultGraph, NamedNode, Store, Variable
+    from pyoxigraph import DefaultGraph, NamedNode, Store
 
+    from kg.binding import bind_values
     from service import pages  # page jobs; imported before "ready", so no page pays for the import
 
     store = Store.read_only(store_path)
@@ -152,9 +154,10 @@ def _worker(connection, store_path: str) -> None:
                 kwargs["use_default_graph_as_union"] = True
             if job.named_graphs is not None:
                 kwargs["named_graphs"] = [NamedNode(g) for g in job.named_graphs]
-            if job.substitutions:
-                kwargs["substitutions"] = {Variable(name): _term(text) for name, text in job.substitutions.items()}
-            result = store.query(job.query, **kwargs)
+            query = job.query
+            if job.substitutions:  # written into the text, where the planner sees them (kg/binding.py)
+                query = bind_values(query, {name: _term(text) for name, text in job.substitutions.items()})
+            result = store.query(query, **kwargs)
             connection.send(("ok", answer_from(result, job)))
         except SyntaxError as exc:
             connection.send(("syntax", str(exc)))
@@ -196,17 +199,23 @@ class WorkerLost(RuntimeError):
 
 
 class QueryEngine:
-    """A fixed number of worker processes over one read-only store."""
+    """A fixed number of worker processes over one read-only store. ``role`` names the pool in messages
+    (the service keeps one pool for queries and one for pages)."""
 
-    def __init__(self, store_path: Path, workers: int = 2, timeout: float = 30.0):
+    def __init__(self, store_path: Path, workers: int = 2, timeout: float = 30.0, role: str = "query"):
         self.store_path = str(store_path)
         self.timeout = timeout
+        self.role = role
         self._context = mp.get_context("spawn")
         # Idle workers; None is the closing signal for a caller waiting for one.
         self._idle: queue.Queue[_Worker | None] = queue.Queue()
         self._lock = threading.Lock()
         self._workers: list[_Worker] = []
         self._closed = False
+        # Requests waiting for a busy worker wait in this engine's own threads (made when needed), not in
+        # asyncio's default pool of a few threads: there, queries waiting for the query workers made pages
+        # wait for the page workers' turn as well (25 s for a page in the load test).
+        self._waiting = ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"ctkg-{role}-wait")
         for _ in range(max(1, workers)):
             self._add()
 
@@ -228,7 +237,7 @@ class QueryEngine:
             # Waiting for a free worker counts against the same limit: a busy server says so.
             worker = self._idle.get(timeout=wait)
         except queue.Empty:
-            raise QueryTimeout(f"all query workers stayed busy for {self.timeout:g} s; try again shortly") from None
+            raise QueryTimeout(f"all {self.role} workers stayed busy for {self.timeout:g} s; try again shortly") from None
         if worker is None:
             self._idle.put(None)  # for the next waiter
             raise EngineClosed("the store was replaced")
@@ -276,6 +285,7 @@ class QueryEngine:
     async def _idle_worker(self) -> _Worker:
         """An idle worker whose process is alive. One that died while idle (killed, out of memory) is
         replaced here, before a job is sent to it and lost."""
+        deadline = time.monotonic() + self.timeout
         while True:
             try:
                 worker = self._idle.get_nowait()
@@ -283,10 +293,23 @@ class QueryEngine:
                     self._idle.put(None)
                     raise EngineClosed("the store was replaced")
             except queue.Empty:
-                worker = await asyncio.to_thread(self._take, self.timeout)
+                worker = await self._wait_for_idle(deadline)
             if worker.process.is_alive():
                 return worker
             self._replace(worker)
+
+    async def _wait_for_idle(self, deadline: float) -> _Worker:
+        """Wait for a busy worker in a thread of this engine. A request given up meanwhile (cancelled) leaves
+        that thread waiting: the worker it then gets goes back to the pool, else it would be lost for good."""
+        try:
+            waiting = self._waiting.submit(lambda: self._take(max(0.0, deadline - time.monotonic())))
+        except RuntimeError:  # closed (its threads shut down) since this caller took the engine
+            raise EngineClosed("the store was replaced") from None
+        try:
+            return await asyncio.wrap_future(waiting)
+        except asyncio.CancelledError:
+            waiting.add_done_callback(lambda f: f.cancelled() or f.exception() is not None or self._release(f.result()))
+            raise
 
     async def _on_worker_async(self, job: Job | PageJob):
         loop = asyncio.get_running_loop()
@@ -343,6 +366,7 @@ class QueryEngine:
             self._idle.put(None)  # wakes a caller waiting for a worker: it goes to the new engine
         for worker in idle:
             self._retire(worker)
+        self._waiting.shutdown(wait=False)  # its waiting threads were woken above and end
 
 
 def _unwrap(status: str, payload):
@@ -392,7 +416,7 @@ class RemoteQueryEngine:
     def _prepare(self, job: Job) -> str:
         from pyoxigraph import Variable
 
-        from kg.remote import bind_values
+        from kg.binding import bind_values
 
         check_no_service(job.query)
         substitutions = {name: _term(text) for name, text in (job.substitutions or {}).items()}

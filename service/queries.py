@@ -34,7 +34,21 @@ def catalogue_entry(query: NamedQuery, base: str) -> dict:
         "params": [p.model_dump(exclude_none=True) for p in query.params],
         "columns": query.columns,
         "sparql": query.text,
+        "example": example_text(query),
     }
+
+
+def example_text(query: NamedQuery) -> str:
+    """The query runnable as it stands: each parameter bound to its default by VALUES blocks, written
+    where the engine needs them (also inside the groups that use a parameter)."""
+    from kg.binding import bind_values
+
+    text = "\n".join(line for line in query.text.splitlines() if not line.startswith("#+")).strip()
+    try:
+        bound = bind(query, {})
+    except QueryError:  # a required parameter has no default: leave the text for the user to bind
+        return text
+    return bind_values(text, bound, note="  # parameters: change them here") if bound else text
 
 
 def _openapi_parameters(query: NamedQuery) -> list[dict]:

@@ -18,26 +18,10 @@ function prefixBlock() {
   return Object.entries(prefixes).map(([p, ns]) => `PREFIX ${p}: <${ns}>`).join("\n");
 }
 
-// A parameter's default as SPARQL, for the VALUES line that makes an example runnable as it stands.
-function sparqlTerm(param) {
-  let value = param.default;
-  if (param.type === "date") {
-    if (value === "today") value = new Date().toISOString().slice(0, 10);
-    return `"${value}"^^xsd:date`;
-  }
-  if (param.type === "integer" || param.type === "decimal" || param.type === "boolean") return String(value);
-  if (param.type === "iri") return /^[a-z][a-z0-9]*:[^/]/i.test(value) && !value.startsWith("http") ? value : `<${value}>`;
-  return JSON.stringify(String(value));
-}
-
+// The server writes each example with its parameters bound to their defaults by VALUES blocks,
+// in every group that uses them (a FILTER in a nested group does not see the outer group's VALUES).
 function exampleText(entry) {
-  let text = entry.sparql.split("\n").filter(line => !line.startsWith("#+")).join("\n").trim();
-  text = `# ${entry.name}: ${entry.summary}\n` + text;
-  if (entry.params.length) {
-    const values = entry.params.map(p => `  VALUES ?${p.name} { ${sparqlTerm(p)} }  # parameter: change me`).join("\n");
-    text = text.replace(/WHERE\s*\{/i, match => `${match}\n${values}`);
-  }
-  return text;
+  return `# ${entry.name}: ${entry.summary}\n` + entry.example;
 }
 
 async function loadExamples() {
