@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     remote_password: SecretStr | None = None
     remote_token: SecretStr | None = None
     query_timeout_s: float = Field(default=30.0, gt=0)
+    # `kg serve` builds pages (and the home page) in worker processes of their own, so slow SPARQL queries
+    # holding every query worker do not hold pages up; 0: pages share the query workers.
+    page_workers: int = Field(default=1, ge=0)
     result_limit: int = Field(default=10_000, gt=0)
     # The service keeps answers to repeated queries in memory, keyed by the store version that produced
     # them (service.state.ResultCache): at most this many answers and bytes; 0 entries turns it off.

@@ -1,11 +1,13 @@
 """Home page, VoID, and dereferenceable IRIs with content negotiation (Turtle, JSON-LD, N-Triples, RDF/XML, HTML).
 
-A page is built where queries run: in a query worker process holding the store open
-(``service.engine``, a ``PageJob``), so pages built at once use every worker instead of sharing
-the server's one interpreter lock, and a page that takes too long is stopped like a query (503).
+A page is built in a worker process holding the store open (``service.engine``, a ``PageJob``),
+so pages built at once do not share the server's one interpreter lock, and a page that takes too
+long is stopped like a query (503). Pages have workers of their own (``CTKG_PAGE_WORKERS``, the
+service's page engine), so slow SPARQL queries holding every query worker do not hold them up.
 Only the bytes, the media type, the ETag and the last-modified time come back; they are cached
-like query answers, by store version (``X-Cache``). With a remote store, pages are built in the
-server from lookups sent to the remote, as its queries are.
+like query answers, by store version (``X-Cache``). The home page is built the same way, one page
+of the trial list at a time. With a remote store, pages are built in the server from lookups sent
+to the remote, as its queries are.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import hashlib
 import html
 import itertools
 import json
+import math
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
 
@@ -33,6 +37,7 @@ LABEL, TYPE = NamedNode(RDFS + "label"), NamedNode(RDF_TYPE)
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 COPIES = 4  # a linked resource's label or type read in more graphs than this: deduplicated by a query
 MEMO_NODES = 20_000  # linked resources whose labels and types a worker keeps (about 600 bytes each)
+HOME_PAGE_SIZE = 100  # trials listed on one page of the home page
 
 router = APIRouter()
 
@@ -201,16 +206,78 @@ def _negotiate(request: Request, path: str) -> tuple[str, str]:
     return path, mimeparse.best_match(OFFERED, accept) or ""
 
 
+@dataclass(frozen=True)
+class HomePageJob(PageJob):
+    """One page of the home page (``page``, from 1, of the trial list), built in a page worker like any page
+    and cached the same way: the job, frozen, is its answer's cache key."""
+    page: int = 1
+
+
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def home(request: Request) -> HTMLResponse:
+async def home(request: Request) -> Response:
+    """What the dataset is and how to use it, and one page of the trials (``?page=N``, HOME_PAGE_SIZE each).
+
+    Listing every trial made a page of megabytes and seconds of the server's own time at 100k trials;
+    a page of the list costs a count and a sorted slice, in a page worker, once per store version."""
     state: ServiceState = request.app.state.ctkg
-    store = state.store()
-    rows = store.query("""SELECT ?t ?nct ?title { ?t <%sontology/nctId> ?nct . OPTIONAL { ?t <http://schema.org/name> ?title } }
-                          ORDER BY ?nct""" % (state.settings.base_iri + "/"), use_default_graph_as_union=True)
+    asked = request.query_params.get("page", "1")
+    if not (asked.isascii() and asked.isdigit() and len(asked) <= 9) or int(asked) < 1:
+        return PlainTextResponse(f"page must be a whole number from 1 (the first page of the trial list) to "
+                                 f"999999999; got {asked!r}\n", status_code=400)
     base = state.settings.base_iri
-    items = "\n".join(f'<li><a href="{html.escape(_local_href(r["t"].value, base))}">{html.escape(r["nct"].value)}</a> '
-                      f'{html.escape(r["title"].value if r["title"] else "")}</li>' for r in rows)
-    return HTMLResponse(f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ctkg</title>
+    job = HomePageJob(subject=base + "/", media_type="text/html", base_iri=base, page=int(asked))
+    try:
+        answer, cache_status = await _page(state, job)
+    except (TimeoutError, WorkerLost, EngineClosed) as exc:
+        return PlainTextResponse(f"the home page was not built: {exc}\n", status_code=503, headers={"Retry-After": "5"})
+    except RuntimeError as exc:
+        return PlainTextResponse(f"the home page was not built: {exc}\n", status_code=500)
+    if answer is None:
+        return HTMLResponse(f"<!doctype html><title>Not found</title><h1>Not found</h1><p>The trial list has no "
+                            f"page {job.page}.</p><p><a href=\"/\">The first page</a></p>", status_code=404)
+    headers = {"ETag": answer.etag, "X-Cache": cache_status}
+    if _not_modified(request, answer.etag, None):
+        return Response(status_code=304, headers=headers)
+    return Response(answer.body, media_type=answer.media_type, headers=headers)
+
+
+def build_home(store, job: HomePageJob) -> PageAnswer | None:
+    """The home page with page ``job.page`` of the trials, sorted by NCT number; None past the last page.
+    Two bounded reads: the number of trials, and one slice of them sorted (only then are titles joined)."""
+    base = job.base_iri
+    nct_id, name = f"<{base}/ontology/nctId>", "<http://schema.org/name>"
+    counted = store.query(f"SELECT (COUNT(DISTINCT ?t) AS ?n) {{ ?t {nct_id} ?nct }}", use_default_graph_as_union=True)
+    total = int(next(iter(counted))["n"].value)
+    pages = max(1, math.ceil(total / HOME_PAGE_SIZE))
+    if job.page > pages:
+        return None
+    rows = store.query(f"""SELECT ?t ?nct ?title {{
+        {{ SELECT DISTINCT ?t ?nct {{ ?t {nct_id} ?nct }} ORDER BY ?nct ?t
+           LIMIT {HOME_PAGE_SIZE} OFFSET {(job.page - 1) * HOME_PAGE_SIZE} }}
+        OPTIONAL {{ ?t {name} ?title }} }}""", use_default_graph_as_union=True)
+    trials: dict[tuple[str, str], str] = {}
+    for row in rows:
+        key = (row["nct"].value, row["t"].value)
+        title = row["title"].value if row["title"] is not None else ""
+        if key not in trials or (title and (not trials[key] or title < trials[key])):
+            trials[key] = title  # a trial with two titles shows the same one every time (a stable ETag)
+    body = _home_html(base, sorted(trials.items()), job.page, pages, total).encode("utf-8")
+    return PageAnswer(body, "text/html; charset=utf-8", '"' + hashlib.sha256(body).hexdigest()[:32] + '"', None)
+
+
+def _home_html(base: str, trials: list, page: int, pages: int, total: int) -> str:
+    items = "\n".join(f'<li><a href="{html.escape(_local_href(iri, base))}">{html.escape(nct)}</a> {html.escape(title)}</li>'
+                      for (nct, iri), title in trials)
+    first = (page - 1) * HOME_PAGE_SIZE + 1
+    shown = f"{first:,}–{first + len(trials) - 1:,} of {total:,}" if trials else f"{total:,}"
+    links = []
+    if page > 1:
+        links += ['<a href="/?page=1">first</a>', f'<a rel="prev" href="/?page={page - 1}">previous</a>']
+    links.append(f"page {page:,} of {pages:,}")
+    if page < pages:
+        links += [f'<a rel="next" href="/?page={page + 1}">next</a>', f'<a href="/?page={pages}">last</a>']
+    pager = f'<p class="pager">{" · ".join(links)}</p>'
+    return f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ctkg</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem}}</style></head><body>
 <h1>ctkg: a clinical-trials knowledge graph</h1>
 <p>Clinical-trial records from ClinicalTrials.gov (API v2 JSON and trial pages) as linked data: trials, arms,
@@ -232,8 +299,13 @@ N-Triples, RDF/XML).</li>
 <p><a href="/dumps/">Full dumps</a> (N-Quads, TriG, Turtle, JSON-LD; gzip, with size, date and SHA-256) and the
 VoID/DCAT <a href="/.well-known/void">dataset description</a>. Provenance: each trial's graph says which record
 (file, format, checksum) it came from and which build made it (PROV-O).</p>
-<h2>Trials</h2><ul>{items}</ul>
-</body></html>""")
+<h2>Trials</h2>
+<p>{total:,} {"trial" if total == 1 else "trials"}, by NCT number: {shown} here, {HOME_PAGE_SIZE} a page. Every trial at once: the dumps, or
+<code>SELECT ?nct {{ ?trial &lt;{html.escape(base)}/ontology/nctId&gt; ?nct }}</code> at the SPARQL endpoint.</p>
+{pager}
+<ul>{items}</ul>
+{pager}
+</body></html>"""
 
 
 @router.api_route("/.well-known/void", methods=["GET", "HEAD"], include_in_schema=False)
@@ -304,14 +376,14 @@ async def _page(state: ServiceState, job: PageJob) -> tuple[PageAnswer | None, s
 
 
 async def _build_on_live_store(state: ServiceState, job: PageJob) -> tuple[str | None, PageAnswer | None]:
-    """The page, built in a query worker over the live store (the event loop waits on its pipe), and that
+    """The page, built in a page worker over the live store (the event loop waits on its pipe), and that
     store's version. A remote store is read through its endpoint here, in a thread, as queries are. A
     worker that died during the job (killed, crashed) is replaced and the page asked of another once."""
     for attempt in (1, 2):
         if state.data_version() is None:
-            version, engine = await run_in_threadpool(state.versioned_engine)
+            version, engine = await run_in_threadpool(state.versioned_page_engine)
         else:
-            version, engine = state.versioned_engine()
+            version, engine = state.versioned_page_engine()
         try:
             if isinstance(engine, QueryEngine):
                 return version, await engine.page_async(job)
@@ -326,6 +398,8 @@ def build_page(store, job: PageJob, memo: dict | None = None) -> PageAnswer | No
     """The page of ``job.subject`` as ``job.media_type``, with its ETag and last-modified time; None when the
     graph knows nothing about the IRI. Runs in a query worker (``store``: its read-only Store; ``memo``:
     its labels of linked resources), or in the server over a remote store."""
+    if isinstance(job, HomePageJob):
+        return build_home(store, job)
     base, subject = job.base_iri, job.subject
     triples = _describe(store, base, subject, memo)
     if not any(t.subject.value == subject for t in triples):

@@ -1,4 +1,4 @@
-"""What the service holds: settings, the query engine over the live store, the store for lookups."""
+"""What the service holds: settings, the query and page engines over the live store, the store for lookups."""
 
 from __future__ import annotations
 
@@ -101,6 +101,9 @@ class ServiceState:
         self._path: Path | None = None
         self._link: str | None = None  # what the store link said when _path was resolved
         self._engine: QueryEngine | None = None
+        # Pages' own workers over the same store (settings.page_workers), so that slow queries holding every
+        # query worker do not hold pages up; None: pages go to the query workers (0 page workers, remote store).
+        self._page_engine: QueryEngine | None = None
         self._store: Store | None = None
         # A remote store can be changed behind our back (through its own endpoint), so it has no
         # version we could key on: its answers are never cached.
@@ -128,17 +131,20 @@ class ServiceState:
             if link == self._link and self._engine is not None:
                 return
             path = live_store_path(self.settings.store_dir)
-            old = None
+            old = []
             if path != self._path or self._engine is None:
                 if path is None:
                     raise StoreError(f"no store at {self.settings.store_dir}: run `kg build` first")
-                old = self._engine
+                old = [e for e in (self._engine, self._page_engine) if e is not None]
                 self._store = Store.read_only(str(path))
                 self._engine = QueryEngine(path, workers=self.workers, timeout=self.settings.query_timeout_s)
+                self._page_engine = (QueryEngine(path, workers=self.settings.page_workers,
+                                                 timeout=self.settings.query_timeout_s, role="page")
+                                     if self.settings.page_workers else None)
                 self._path = path
-            self._link = link  # last: a reader that sees this link also sees the path and engine that go with it
-        if old is not None:
-            old.close()
+            self._link = link  # last: a reader that sees this link also sees the path and engines that go with it
+        for engine in old:  # the old store's workers: each stops once its job is done
+            engine.close()
 
     def _link_target(self) -> str | None:
         """What the store link points to now (a new build or update makes a new target); for a plain
@@ -149,12 +155,13 @@ class ServiceState:
             return str(self.settings.store_dir)
 
     def engine(self) -> QueryEngine:
-        """The engine over the live store, its workers started: the app's start-up waits here, so a
-        server that answers at all answers queries without paying for the workers' start."""
+        """The engine over the live store, its workers (and the page workers) started: the app's start-up
+        waits here, so a server that answers at all answers without paying for the workers' start."""
         self._refresh()
-        engine = self._engine
-        if isinstance(engine, QueryEngine):
-            engine.wait_ready()
+        engine, pages = self._engine, self._page_engine
+        for pool in (engine, pages):
+            if isinstance(pool, QueryEngine):
+                pool.wait_ready()
         return engine
 
     def data_version(self) -> str | None:
@@ -173,13 +180,21 @@ class ServiceState:
         with self._lock:
             return (None if self.settings.remote_query_url else str(self._path)), self._engine
 
+    def versioned_page_engine(self) -> tuple[str | None, QueryEngine]:
+        """The engine that builds pages (the page workers; the query workers when there are none) and the
+        version of the store it answers from, taken together."""
+        self._refresh()
+        with self._lock:
+            return (None if self.settings.remote_query_url else str(self._path)), self._page_engine or self._engine
+
     def store(self) -> Store:
         self._refresh()
         return self._store
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
+        for engine in (self._engine, self._page_engine):
+            if engine is not None:
+                engine.close()
 
     def service_description(self, request: Request, graph_format: str) -> Response:
         """SPARQL 1.1 Service Description, with the dataset's VoID description as its default dataset."""
