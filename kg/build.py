@@ -145,8 +145,9 @@ def _build_unlocked(
     if settings.remote_query_url:  # a remote SPARQL store instead of the local one: see kg.remote
         from kg.remote import load_build
 
-        accepted = [(mapper.mint.graph(record.nct_id), list(pyoxigraph.parse(record.nquads, format=RdfFormat.N_QUADS)))
-                    for record in _accept(map_chunks(raws, plan), report, settings, update, validate, allow_invalid)]
+        # A generator: the graphs stream to the remote as the workers map them (a list held every quad).
+        accepted = ((mapper.mint.graph(record.nct_id), list(pyoxigraph.parse(record.nquads, format=RdfFormat.N_QUADS)))
+                    for record in _accept(map_chunks(raws, plan), report, settings, update, validate, allow_invalid))
         load_build(settings, mapper, accepted, report, update=update)
         _publish_reports(report, settings)
         return report

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import itertools
 import re
 import urllib.error
 import urllib.parse
@@ -342,9 +343,10 @@ def insert_data(quads: list[Quad]) -> str:
 
 # ---- kg build into a remote store ------------------------------------------------------------------
 
-def load_build(settings: Settings, mapper: Mapper, accepted: list[tuple[NamedNode, list]], report: BuildReport,
+def load_build(settings: Settings, mapper: Mapper, accepted: Iterable[tuple[NamedNode, list]], report: BuildReport,
                *, update: bool) -> None:
-    """Load a build's graphs into the remote store; the dataset description last.
+    """Load a build's graphs (streamed: each trial graph is sent as it comes) into the remote store;
+    the dataset description last.
 
     Without ``update`` the remote ends up holding exactly this build's graphs under the base (trial
     graphs of records no longer given are dropped); with it only the graphs given are replaced.
@@ -361,13 +363,18 @@ def load_build(settings: Settings, mapper: Mapper, accepted: list[tuple[NamedNod
                           "CTKG_REMOTE_STORE_URL (Graph Store Protocol) makes the load faster")
     system = Minter(settings.base_iri)
     ontology_graph, concepts_graph, dataset_graph = (system.system_graph(n) for n in ("ontology", "concepts", "dataset"))
-    groups = [(ontology_graph, list(ontology_quads(settings))), (concepts_graph, list(mapper.concept_quads()))]
-    groups += accepted  # (trial graph, its quads)
+    system_groups = [(ontology_graph, list(ontology_quads(settings))), (concepts_graph, list(mapper.concept_quads()))]
+    written = {dataset_graph.value}
+
+    def noting_names(groups):
+        for graph, quads in groups:
+            written.add(graph.value)
+            yield graph, quads
+
     existing = {graph.value for graph in remote.named_graphs()}
-    remote.write_graphs(groups, existing=existing)
+    remote.write_graphs(noting_names(itertools.chain(system_groups, accepted)), existing=existing)
     ours = f"{settings.base_iri}/graph/"
     if not update:
-        written = {graph.value for graph, _ in groups} | {dataset_graph.value}
         remote.drop_graphs(NamedNode(g) for g in sorted(existing) if g.startswith(ours) and g not in written)
     remote.check_union_default_graph()
     trials_total = remote.count(f'SELECT (COUNT(DISTINCT ?g) AS ?n) WHERE {{ GRAPH ?g {{ ?s ?p ?o }} '
