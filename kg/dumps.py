@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pyoxigraph import Store
 
-from kg.export import distinct_triples, export
+from kg.export import export
 
 # name, export format, media type of the uncompressed content, what it holds
 DUMPS = [
@@ -57,8 +57,10 @@ def write_dumps(store: Store, base_iri: str, folder: Path, now: datetime | None 
     aside = folder.with_name(folder.name + ".writing")
     shutil.rmtree(aside, ignore_errors=True)
     aside.mkdir(parents=True)
-    quads = sum(1 for _ in store.quads_for_pattern(None, None, None, None))
-    triples = sum(1 for _ in distinct_triples(store))
+    # Counted in Oxigraph: walking 23M quads as Python objects took minutes at 100k trials.
+    quads = len(store)
+    (row,) = store.query("SELECT (COUNT(*) AS ?n) WHERE { SELECT DISTINCT ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } } }")
+    triples = int(row[0].value)
     files = []
     try:
         for name, fmt, media_type, description in DUMPS:
