@@ -46,7 +46,7 @@ def _tokens(query: str) -> Iterator[tuple[str, int, str]]:
             match = VARIABLE.match(query, i)
             yield "var", i, match.group(0)[1:]
             i = match.end()
-        elif c.isalpha() or c == "_":
+        elif c.isalpha() or c in "_:":  # ":values" (empty prefix) is a name, not the VALUES keyword
             match = WORD.match(query, i)
             yield "word", i, match.group(0)
             i = match.end()
@@ -98,25 +98,29 @@ def groups_using(query: str, names: set[str], where: int) -> list[int]:
     Binding it again at the start of each group that uses it gives the same answers as substituting
     the value everywhere, which is what pyoxigraph's ``substitutions`` do.
     """
-    stack: list[tuple[int, bool]] = []  # (offset of the "{", whether a parameter may be bound in it)
+    # (offset of the "{", whether a parameter may be bound in it, whether it is inside a sub-select)
+    stack: list[tuple[int, bool, bool]] = []
     using: set[int] = set()
     after_values = False
-    tokens = iter(_tokens(query[where:]))
-    for kind, offset, text in tokens:
+    previous_kind = ""
+    for kind, offset, text in _tokens(query[where:]):
         offset += where
         if kind == "{":
-            is_data = after_values
-            stack.append((offset, not is_data))
+            inside_sub_select = bool(stack) and stack[-1][2]
+            stack.append((offset, not after_values and not inside_sub_select, inside_sub_select))
         elif kind == "}":
             stack.pop()
             if not stack:
                 break
         elif kind == "var" and text in names:
-            using.update(at for at, bindable in stack if bindable)
+            using.update(at for at, bindable, _ in stack if bindable)
         elif kind == "word" and text.upper() == "SELECT" and stack:
-            at, _ = stack[-1]  # a sub-select: the loader keeps parameters out of it
-            stack[-1] = (at, False)
+            if len(stack) == 1 and previous_kind == "{":
+                raise ValueError("the WHERE group is a sub-select; put it in braces to bind parameters")
+            at, _, _ = stack[-1]  # a sub-select and everything inside it: parameters are not bound there
+            stack[-1] = (at, False, True)
         after_values = (kind == "word" and text.upper() == "VALUES") or (after_values and kind in ("var", "(", ")"))
+        previous_kind = kind
     return sorted(using - {where}, reverse=True)
 
 
@@ -139,6 +143,11 @@ def bind_values(query: str, substitutions: Mapping[str, object], note: str = "")
         terms.append(str(term))
     if not names:
         return query
+    previous = ""
+    for kind, _, text in _tokens(query):
+        if kind == "var" and text in substitutions and previous == "AS":
+            raise ValueError(f"?{text} is assigned in the query (AS ?{text}); it cannot also be bound as a parameter")
+        previous = text.upper() if kind == "word" else kind
     at = where_group_start(query)
     block = f"\n  VALUES ({' '.join(names)}) {{ ({' '.join(terms)}) }}{note}\n"
     for inner in groups_using(query, set(substitutions), at):  # from the last, so offsets stay valid
