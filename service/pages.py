@@ -226,12 +226,10 @@ async def home(request: Request) -> Response:
                                  f"999999999; got {asked!r}\n", status_code=400)
     base = state.settings.base_iri
     job = HomePageJob(subject=base + "/", media_type="text/html", base_iri=base, page=int(asked))
-    try:
-        answer, cache_status = await _page(state, job)
-    except (TimeoutError, WorkerLost, EngineClosed) as exc:
-        return PlainTextResponse(f"the home page was not built: {exc}\n", status_code=503, headers={"Retry-After": "5"})
-    except RuntimeError as exc:
-        return PlainTextResponse(f"the home page was not built: {exc}\n", status_code=500)
+    outcome = await _page(state, job, "the home page")
+    if isinstance(outcome, Response):
+        return outcome
+    answer, cache_status = outcome
     if answer is None:
         return HTMLResponse(f"<!doctype html><title>Not found</title><h1>Not found</h1><p>The trial list has no "
                             f"page {job.page}.</p><p><a href=\"/\">The first page</a></p>", status_code=404)
@@ -336,14 +334,10 @@ async def resource(kind: str, rest: str, request: Request) -> Response:
         NamedNode(job.subject)
     except ValueError:  # not an IRI (a space, a brace ...): nothing in the graph can be named by it
         return _not_found(request, path)
-    try:
-        page, cache_status = await _page(state, job)
-    # Busy or too slow (the time limit, or a remote store's timeout), or its worker died twice: try again.
-    except (TimeoutError, WorkerLost, EngineClosed) as exc:
-        return PlainTextResponse(f"the page of {path} was not built: {exc}\n", status_code=503,
-                                 headers={"Retry-After": "5"})
-    except RuntimeError as exc:
-        return PlainTextResponse(f"the page of {path} was not built: {exc}\n", status_code=500)
+    outcome = await _page(state, job, f"the page of {path}")
+    if isinstance(outcome, Response):
+        return outcome
+    page, cache_status = outcome
     if page is None:
         return _not_found(request, path)
     if not page.media_type:
@@ -357,22 +351,15 @@ async def resource(kind: str, rest: str, request: Request) -> Response:
     return Response(page.body, media_type=page.media_type, headers=headers)
 
 
-async def _page(state: ServiceState, job: PageJob) -> tuple[PageAnswer | None, str]:
-    """The page and how the cache took part (hit, miss, off), as for queries: a page is kept under the
-    version of the store it was built from, so none outlives a build or an update."""
-    cache = state.cache
-    if cache.enabled:
-        version = state.data_version()
-        cached = cache.get(version, job) if version else None
-        if cached is not None:
-            return cached, "hit"
-    version, page = await _build_on_live_store(state, job)
-    if not cache.enabled:
-        return page, "off"
-    # Kept only if that store is still the live one (a build or an update may have swapped meanwhile).
-    if page is not None and version and version == state.data_version():
-        cache.put(version, job, page)
-    return page, "miss"
+async def _page(state: ServiceState, job: PageJob, what: str) -> tuple[PageAnswer | None, str] | Response:
+    """The page and how the cache took part (hit, miss, off), as for queries; or the 503 (busy, too slow,
+    or its worker died twice: try again) or 500 that says why ``what`` was not built."""
+    try:
+        return await state.cached(job, lambda: _build_on_live_store(state, job))
+    except (TimeoutError, WorkerLost, EngineClosed) as exc:
+        return PlainTextResponse(f"{what} was not built: {exc}\n", status_code=503, headers={"Retry-After": "5"})
+    except RuntimeError as exc:
+        return PlainTextResponse(f"{what} was not built: {exc}\n", status_code=500)
 
 
 async def _build_on_live_store(state: ServiceState, job: PageJob) -> tuple[str | None, PageAnswer | None]:

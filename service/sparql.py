@@ -165,28 +165,15 @@ async def run_job(state: ServiceState, job: Job) -> Response:
     A repeated job on the same store version is answered from the cache without leaving the event
     loop (``X-Cache: hit``); only answers are cached, never errors.
     """
-    cache = state.cache
-    if cache.enabled:
-        version = state.data_version()
-        cached = cache.get(version, job) if version else None
-        if cached is not None:
-            return respond(cached, state, "hit")
-
     try:
-        version, answer = await _run_on_live_store(state, job)
+        answer, cache_status = await state.cached(job, lambda: _run_on_live_store(state, job))
     except QueryRefused as exc:
         return problem(400, str(exc))
     except QueryTimeout as exc:
         return problem(503, str(exc), **{"Retry-After": "5"})
     except RuntimeError as exc:
         return problem(500, f"query failed: {exc}")
-    if not cache.enabled:
-        return respond(answer, state, "off")
-    # Kept only if that store is still the live one: a query that ran while a build or an update
-    # swapped in a new store must not fill the cache, even under its own (old) version.
-    if version and version == state.data_version():
-        cache.put(version, job, answer)
-    return respond(answer, state, "miss")
+    return respond(answer, state, cache_status)
 
 
 async def _run_on_live_store(state: ServiceState, job: Job) -> tuple[str | None, Answer]:

@@ -191,6 +191,25 @@ class ServiceState:
         self._refresh()
         return self._store
 
+    async def cached(self, job: Job | PageJob, compute) -> tuple:
+        """The answer to ``job`` and how the cache took part ("hit", "miss" or "off"). ``compute()`` is
+        awaited on a miss and gives (the version of the store it ran on, the answer). An answer is
+        kept only if that store is still the live one: one computed while a build or an update
+        swapped in a new store must not fill the cache, even under its own (old) version. None
+        answers (a page of an unknown IRI) and errors are never kept."""
+        cache = self.cache
+        if cache.enabled:
+            version = self.data_version()
+            found = cache.get(version, job) if version else None
+            if found is not None:
+                return found, "hit"
+        version, answer = await compute()
+        if not cache.enabled:
+            return answer, "off"
+        if answer is not None and version and version == self.data_version():
+            cache.put(version, job, answer)
+        return answer, "miss"
+
     def close(self) -> None:
         for engine in (self._engine, self._page_engine):
             if engine is not None:
