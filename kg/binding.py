@@ -89,6 +89,23 @@ def where_group_start(query: str) -> int:
     raise ValueError("the query has no WHERE group to bind parameters in")
 
 
+def sub_select_variables(query: str) -> set[str]:
+    """The names of the variables used inside sub-selects (their projection, their groups), where a
+    VALUES block in an enclosing group does not bind them."""
+    inside: list[bool] = []  # per open brace: whether it is, or is within, a sub-select
+    found: set[str] = set()
+    for kind, _, text in _tokens(query):
+        if kind == "{":
+            inside.append(bool(inside) and inside[-1])
+        elif kind == "}" and inside:
+            inside.pop()
+        elif kind == "word" and text.upper() == "SELECT" and inside:
+            inside[-1] = True
+        elif kind == "var" and inside and inside[-1]:
+            found.add(text)
+    return found
+
+
 def groups_using(query: str, names: set[str], where: int) -> list[int]:
     """Offsets of the ``{`` of every group inside the WHERE group (from offset ``where``) that uses
     one of the variables ``names``, VALUES data blocks and sub-selects left out.

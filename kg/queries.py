@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pyoxigraph import Literal, NamedNode
 
+from kg.binding import sub_select_variables
 from kg.namespaces import XSD, prefixes
 
 ParamType = TypingLiteral["string", "integer", "decimal", "boolean", "date", "iri", "nct", "enum"]
@@ -93,27 +94,6 @@ def parse_header(text: str, where: str) -> dict:
     return header
 
 
-def sub_selects(body: str) -> list[str]:
-    """The text of each sub-select: from an inner SELECT to the brace that closes the group holding it.
-
-    Braces inside string literals or IRIs are not expected in these queries; a query whose braces do
-    not balance is left for the engine to reject.
-    """
-    spans = []
-    for match in list(re.finditer(r"\bSELECT\b", body, re.I))[1:]:
-        depth, end = 0, len(body)
-        for at in range(match.end(), len(body)):
-            if body[at] == "{":
-                depth += 1
-            elif body[at] == "}":
-                if depth == 0:
-                    end = at
-                    break
-                depth -= 1
-        spans.append(body[match.start():end])
-    return spans
-
-
 def load_query(path: Path) -> NamedQuery:
     text = path.read_text(encoding="utf-8")
     header = parse_header(text, str(path))
@@ -124,13 +104,12 @@ def load_query(path: Path) -> NamedQuery:
     if query.name != path.stem or not NAME.match(query.name):
         raise QueryError(f"{path}: the header's name {query.name!r} must equal the file name {path.stem!r} "
                          "(lower case, digits and hyphens)")
-    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    in_sub_selects = sub_select_variables(text)
     for param in query.params:
-        for sub_select in sub_selects(body):
-            if re.search(rf"[?$]{re.escape(param.name)}\b", sub_select):
-                # Oxigraph binds parameters in the outer query only; inside a sub-select they stay unbound.
-                raise QueryError(f"{path}: parameter {param.name!r} is used inside a sub-select, where it would "
-                                 "not be bound; use it in the outer query")
+        if param.name in in_sub_selects:
+            # A parameter's VALUES block binds the outer query only (kg/binding.py): not a sub-select.
+            raise QueryError(f"{path}: parameter {param.name!r} is used inside a sub-select, where it would "
+                             "not be bound; use it in the outer query")
     for param in query.params:
         if param.name not in query.columns:
             raise QueryError(f"{path}: parameter {param.name!r} must be projected and listed in `columns` "

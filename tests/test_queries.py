@@ -118,6 +118,13 @@ def test_loader_names_the_file_and_the_problem(tmp_path):
                    "#+ columns: [p]\nSELECT ?p {}\n")
     with pytest.raises(QueryError, match=r"broken\.rq: .*not an NCT number"):
         load_query(bad)
+    header = "#+ name: broken\n#+ summary: s\n#+ params: [{name: p, type: string, default: a}]\n#+ columns: [p, n]\n"
+    bad.write_text(header + "SELECT ?p ?n { ?s ?q ?p { SELECT (COUNT(*) AS ?n) { ?x ?y ?p } } }\n")
+    with pytest.raises(QueryError, match="'p' is used inside a sub-select"):
+        load_query(bad)
+    # A sub-select that leaves the parameter alone is fine, and so is the word in a comment or a string.
+    bad.write_text(header + "SELECT ?p ?n { ?s ?q ?p # { SELECT ?p }\n { SELECT (COUNT(*) AS ?n) { ?x ?y \"?p\" } } }\n")
+    assert load_query(bad).name == "broken"
     bad.unlink()
     (tmp_path / "noheader.rq").write_text("SELECT * {}\n")
     with pytest.raises(QueryError, match=r"noheader\.rq: no `#\+` header"):
