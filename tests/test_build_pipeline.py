@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 
-from pyoxigraph import BlankNode
+import pytest
+from pyoxigraph import BlankNode, Literal, NamedNode, Store
 
 from conftest import BUILD_TIME, DATA, SAMPLE_FILES
-from kg.build import build
+from kg.build import BatchLoader, build
 from kg.settings import Settings
 from kg.store import open_read_only
 
@@ -52,3 +53,45 @@ def test_parallel_chunks_build_the_same_store_as_one_process(tmp_path):
     assert [r.severity for r in serial.validation.rows] == [r.severity for r in parallel.validation.rows]
     assert {(r.focus, r.path, r.message) for r in serial.validation.rows} == \
         {(r.focus, r.path, r.message) for r in parallel.validation.rows}
+
+
+def test_loading_in_many_batches_builds_the_same_store(tmp_path, monkeypatch):
+    whole, whole_quads = _build(tmp_path, "one-batch", build_workers=1)
+    monkeypatch.setattr("kg.build.LOAD_BATCH_BYTES", 1)  # every trial is a batch of its own for the loader thread
+    batched, batched_quads = _build(tmp_path, "many-batches", build_workers=1)
+
+    assert sorted(batched.trials) == sorted(SAMPLE_FILES)
+    named = [{q for q in quads if not isinstance(q.subject, BlankNode) and not isinstance(q.object, BlankNode)}
+             for quads in (whole_quads, batched_quads)]
+    assert named[0] == named[1]
+    assert len(batched_quads) == whole.triples == batched.triples
+
+
+TRIAL = NamedNode("https://example.org/graph/NCT00000001")
+TITLE = NamedNode("http://purl.org/dc/terms/title")
+
+
+def _title(text: str) -> bytes:
+    return f'{TRIAL} {TITLE} "{text}" {TRIAL} .\n'.encode()
+
+
+def test_the_loader_replaces_a_graph_just_before_loading_its_new_quads(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    loader = BatchLoader(store)
+    loader.load(_title("old"))
+    loader.load(_title("new"), replaced=[TRIAL])
+    loader.close()
+
+    assert [q.object for q in store.quads_for_pattern(None, TITLE, None, TRIAL)] == [Literal("new")]
+
+
+def test_a_failed_batch_is_raised_in_the_build_and_later_batches_never_block(tmp_path):
+    store = Store(str(tmp_path / "store"))
+    loader = BatchLoader(store)
+    loader.load(b"<not N-Quads\n")
+    with pytest.raises(SyntaxError):  # raised by the next call into the loader, not lost in its thread
+        for _ in range(3):
+            loader.load(_title("after the failure"))
+    with pytest.raises(SyntaxError):
+        loader.close()
+    assert not loader._thread.is_alive()
