@@ -119,6 +119,24 @@ def summary(tally: Tally, seconds: float) -> dict:
     return out
 
 
+def wait_warmed(url: str, limit_s: float) -> float | None:
+    """Seconds until the server has computed its named queries' answers ahead (GET /status); None when it
+    does not warm them (turned off, cache off, or a server without /status)."""
+    began = time.monotonic()
+    while True:
+        response = httpx.get(url + "/status", timeout=30)
+        if response.status_code == 404:
+            return None
+        warm = response.json()["warm"]
+        if warm["state"] == "off":
+            return None
+        if warm["state"] == "done":
+            return time.monotonic() - began
+        if time.monotonic() - began > limit_s:
+            raise SystemExit(f"the answers were not computed within {limit_s:g} s: {warm}")
+        time.sleep(1.0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     where = parser.add_mutually_exclusive_group(required=True)
@@ -128,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--query-share", type=float, default=0.5, help="share of named queries (the rest: pages)")
     parser.add_argument("--no-cache", action="store_true", help="with --store: serve with the answer cache off")
+    parser.add_argument("--no-warm", action="store_true",
+                        help="with --store: serve without computing the named queries' answers ahead (service.warm)")
+    parser.add_argument("--warm-limit", type=float, default=3600.0,
+                        help="seconds to wait for the server's answers computed ahead before the run starts")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=60.0, help="per request, seconds")
     parser.add_argument("--json", type=Path)
@@ -141,8 +163,13 @@ def main(argv: list[str] | None = None) -> int:
 
     settings = Settings(**({"store_dir": args.store} if args.store else {}))
     env = {"CTKG_CACHE_ENTRIES": "0"} if args.no_cache else {}
+    if args.no_warm:
+        env["CTKG_WARM_QUERIES"] = "false"
     serving = kg_serve(args.store, **env) if args.store else nullcontext(args.url.rstrip("/"))
     with serving as url:
+        warm_s = wait_warmed(url, args.warm_limit)
+        if warm_s is not None:
+            print(f"named-query answers computed ahead in {warm_s:.1f} s after the server answered")
         mix = request_mix(url, settings, args.query_share, args.seed, count=10_000)
         tally = Tally()
         began = time.monotonic()
@@ -155,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             thread.join()
         elapsed = time.monotonic() - began  # includes the requests still running at the deadline
     result = summary(tally, elapsed)
-    result.update(machine=machine(), clients=args.clients, query_share=args.query_share,
+    result.update(machine=machine(), clients=args.clients, query_share=args.query_share, warm_s=warm_s,
                   cache="off" if args.no_cache else ("on" if args.store else "as the server is set"))
     print(f"{args.clients} clients, {elapsed:.1f} s, cache {result['cache']}, "
           f"{result['cache_hits']} query answers from the cache\n")

@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     # them (service.state.ResultCache): at most this many answers and bytes; 0 entries turns it off.
     cache_entries: int = Field(default=1_000, ge=0)
     cache_bytes: int = Field(default=64 * 1024 * 1024, ge=0)
+    # As soon as a store version is live, `kg serve` computes the named queries' answers with their default
+    # and example parameters, one at a time in the background, and caches them (service.warm): the
+    # queries that scan every trial are then answered from memory. Each may run this long.
+    warm_queries: bool = True
+    warm_timeout_s: float = Field(default=600.0, gt=0)
     # Curators' bearer tokens for SPARQL Update, by the name the audit trail records:
     # CTKG_UPDATE_TOKENS='{"alice": "<a long random secret>"}'. None configured: updates are refused.
     update_tokens: dict[str, str] = Field(default_factory=dict)

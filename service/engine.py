@@ -268,24 +268,24 @@ class QueryEngine:
             raise WorkerLost("the query worker stopped unexpectedly") from None
         self._release(worker)
 
-    async def run_async(self, job: Job) -> Answer:
+    async def run_async(self, job: Job, timeout: float | None = None) -> Answer:
         """``run`` on the event loop: the loop waits on the worker's pipe itself, so no thread sits
         between the request and the worker (a thread hop cost about 0.25 ms a query, more on a busy
         machine). The rare slow steps (the SERVICE parse, a worker still starting, all workers busy)
-        go to a thread."""
+        go to a thread. ``timeout``: another limit than the engine's (answers warmed ahead, service.warm)."""
         if SERVICE_KEYWORD.search(job.query):
             await asyncio.to_thread(check_no_service, job.query)
-        return await self._on_worker_async(job)
+        return await self._on_worker_async(job, timeout or self.timeout)
 
     async def page_async(self, job: PageJob) -> PageAnswer | None:
         """A page built in a worker (``service.pages.build_page``; None: the IRI is unknown), under the
         same time limit as a query: a page that takes too long stops its worker, which is replaced."""
-        return await self._on_worker_async(job)
+        return await self._on_worker_async(job, self.timeout)
 
-    async def _idle_worker(self) -> _Worker:
+    async def _idle_worker(self, timeout: float) -> _Worker:
         """An idle worker whose process is alive. One that died while idle (killed, out of memory) is
         replaced here, before a job is sent to it and lost."""
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + timeout
         while True:
             try:
                 worker = self._idle.get_nowait()
@@ -311,10 +311,10 @@ class QueryEngine:
             waiting.add_done_callback(lambda f: f.cancelled() or f.exception() is not None or self._release(f.result()))
             raise
 
-    async def _on_worker_async(self, job: Job | PageJob):
+    async def _on_worker_async(self, job: Job | PageJob, timeout: float):
         loop = asyncio.get_running_loop()
         started = loop.time()
-        worker = await self._idle_worker()
+        worker = await self._idle_worker(timeout)
         with self._job_on(worker):
             if not worker.ready:
                 await asyncio.to_thread(worker.wait_ready)
@@ -323,9 +323,9 @@ class QueryEngine:
             fd = worker.connection.fileno()
             loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
             try:
-                await asyncio.wait_for(readable, max(0.0, self.timeout - (loop.time() - started)))
+                await asyncio.wait_for(readable, max(0.0, timeout - (loop.time() - started)))
             except TimeoutError:
-                raise QueryTimeout(f"the query ran longer than the {self.timeout:g} s limit and was stopped") from None
+                raise QueryTimeout(f"the query ran longer than the {timeout:g} s limit and was stopped") from None
             finally:
                 loop.remove_reader(fd)
             status, payload = worker.connection.recv()

@@ -11,12 +11,12 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from kg.queries import NamedQuery, QueryError, bind, load_library
-from service.engine import Job
+from kg.queries import NamedQuery, QueryError, bind
 import mimeparse
 
 from service.sparql import FORMAT_PARAM, GRAPH_TYPES, SELECT_TYPES, _formats, problem, run_job
 from service.state import ServiceState
+from service.warm import named_job
 
 OPENAPI_TYPES = {"string": "string", "integer": "integer", "decimal": "number", "boolean": "boolean",
                  "date": "string", "iri": "string", "nct": "string", "enum": "string"}
@@ -95,14 +95,10 @@ async def run_named(request: Request, query: NamedQuery) -> Response:
     if formats is None:
         return problem(406, "named queries answer in application/sparql-results+json, application/sparql-results+xml, "
                             "text/csv or text/tab-separated-values")
-    job = Job(query=query.text, base_iri=state.settings.base_iri + "/", select_format=formats[0],
-              graph_format=formats[1], limit=state.settings.result_limit, default_graphs=None, named_graphs=None,
-              union_default=True, substitutions={name: str(term) for name, term in terms.items()})
-    return await run_job(state, job)
+    return await run_job(state, named_job(state, query, terms, formats[0]))
 
 
-def add_routes(app: FastAPI, state: ServiceState) -> None:
-    library = load_library(state.settings.queries_dir)
+def add_routes(app: FastAPI, state: ServiceState, library: dict[str, NamedQuery]) -> None:
     base = state.settings.base_iri
 
     @app.get("/queries", tags=["named queries"], summary="The catalogue of named queries")

@@ -1,0 +1,109 @@
+"""Named-query answers computed ahead of the first request, once for every store version.
+
+Most of the library's queries scan every trial: at 100k trials they take 1 to 34 s each on 2 cores,
+and under concurrent use the ones that have to be computed on request queue up past the time limit.
+Most requests ask them as the catalogue shows them, with their default parameters or their example.
+So as soon as a store version is live, this task runs each of those once, in the background, and
+keeps the answers in the cache, keyed by that version like any other answer: a rebuild or an update
+makes a new version, which is warmed in its turn, and nothing is ever served across versions.
+
+One query runs at a time, so warming holds at most one query worker while requests are served. A
+query that fails or passes the warming time limit is logged and left to be computed on request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from starlette.concurrency import run_in_threadpool
+
+from kg.queries import NamedQuery, QueryError, bind
+from service.engine import Job, QueryEngine
+from service.state import ServiceState
+
+log = logging.getLogger("ctkg.warm")
+
+WARM_FORMAT = "json"  # the query page's format, and that of `Accept: */*` and of JSON clients
+POLL_S = 2.0  # how often the task looks for a new store version (one readlink)
+
+
+@dataclass
+class WarmStatus:
+    version: str | None = None  # the store version warmed, or being warmed
+    done: int = 0
+    total: int = 0
+    failed: int = 0
+
+    def as_json(self, enabled: bool, live: str | None) -> dict:
+        """``live``: the version served now; answers warmed for an older one do not count."""
+        state = "off" if not enabled else "waiting" if live is None or self.version != live else \
+            "done" if self.done == self.total else "warming"
+        return {"state": state, "answers": self.total, "computed": self.done - self.failed, "failed": self.failed}
+
+
+def named_job(state: ServiceState, query: NamedQuery, terms: dict, select_format: str) -> Job:
+    """The job for a named query with bound parameters: requests and warming make the same one, so
+    that they meet in the cache. Named queries are SELECTs: the graph format is always the same."""
+    return Job(query=query.text, base_iri=state.settings.base_iri + "/", select_format=select_format,
+               graph_format="ttl", limit=state.settings.result_limit, default_graphs=None, named_graphs=None,
+               union_default=True, substitutions={name: str(term) for name, term in terms.items()})
+
+
+def warm_jobs(state: ServiceState, library: dict[str, NamedQuery]) -> list[Job]:
+    """Each query with its defaults, and with its example parameters where they differ."""
+    jobs: list[Job] = []
+    for query in library.values():
+        examples = {p.name: str(p.example).lower() if isinstance(p.example, bool) else str(p.example)
+                    for p in query.params if p.example is not None}
+        seen: set[tuple] = set()
+        for raw in ({}, examples):
+            try:
+                terms = bind(query, raw)
+            except QueryError:  # a required parameter without a default, or an example the query refuses
+                continue
+            key = tuple(sorted((name, str(term)) for name, term in terms.items()))
+            if key not in seen:
+                seen.add(key)
+                jobs.append(named_job(state, query, terms, WARM_FORMAT))
+    return jobs
+
+
+class Warmer:
+    def __init__(self, state: ServiceState, library: dict[str, NamedQuery]):
+        self.state, self.library = state, library
+        self.status = WarmStatus()
+
+    async def run(self) -> None:
+        """Forever: warm each store version that goes live (cancelled when the service stops)."""
+        while True:
+            version = self.state.data_version()
+            if version is None:  # the link moved: follow it (opening a store is slow: off the event loop)
+                version, _ = await run_in_threadpool(self.state.versioned_engine)
+            if version is not None and version != self.status.version:
+                await self.warm(version)
+            await asyncio.sleep(POLL_S)
+
+    async def warm(self, version: str) -> None:
+        jobs = warm_jobs(self.state, self.library)
+        self.status = WarmStatus(version=version, total=len(jobs))
+        timeout = self.state.settings.warm_timeout_s
+        for job in jobs:
+            if self.state.data_version() != version:  # a newer store went live: warm that one instead
+                self.status.version = None
+                return
+            try:
+                await self.state.cached(job, lambda: self._run(job, version, timeout))
+            except Exception as exc:  # noqa: BLE001 - computed on request instead; said in the log and /status
+                self.status.failed += 1
+                log.warning("warming %s: %s", job.query.splitlines()[0], exc)
+            self.status.done += 1
+        log.info("named-query answers warmed for %s: %d computed, %d failed",
+                 version, self.status.done - self.status.failed, self.status.failed)
+
+    async def _run(self, job: Job, version: str, timeout: float):
+        current, engine = self.state.versioned_engine()
+        if current != version or not isinstance(engine, QueryEngine):
+            raise RuntimeError("the store changed while warming")
+        return version, await engine.run_async(job, timeout=timeout)

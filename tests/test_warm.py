@@ -1,0 +1,71 @@
+"""Named-query answers computed ahead (service.warm): once a store version is live, the server runs each
+named query with its default and its example parameters and caches the answers under that version.
+Real servers over private copies of the built store."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from conftest import copy_store, serving
+
+http = httpx.Client(timeout=120)
+
+# Toripalimab is given in pages 000, 001 (as JS001) and 003; tislelizumab only in page 002.
+TORIPALIMAB_TRIALS = {"NCT06281886", "NCT05173246", "NCT07325539"}
+TISLELIZUMAB_TRIALS = {"NCT07248696"}
+
+
+def trials_of(response: httpx.Response) -> set[str]:
+    return {b["nct"]["value"] for b in response.json()["results"]["bindings"]}
+
+
+def warmed(url: str, other_than: str | None = None, wait_s: float = 60) -> dict:
+    """/status once the store served (other than ``other_than``) has all its answers computed."""
+    deadline = time.time() + wait_s
+    while time.time() < deadline:
+        status = http.get(url + "/status").json()
+        if status["store"] != other_than and status["warm"]["state"] == "done":
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"answers not warmed within {wait_s} s: {status}")
+
+
+def test_default_and_example_answers_are_ready_before_anyone_asks(built, tmp_path):
+    settings, _ = built
+    copy_store(settings.store_dir, tmp_path / "store")
+    with serving(tmp_path / "store") as url:
+        status = warmed(url)
+        catalogue = http.get(url + "/queries").json()
+        assert status["warm"]["failed"] == 0
+        assert status["warm"]["computed"] == status["warm"]["answers"] >= len(catalogue)
+
+        default = http.get(url + "/queries/trials-by-drug")  # drug_name defaults to toripalimab
+        example = http.get(url + "/queries/trials-by-drug", params={"drug_name": "JS001"})  # the catalogue's example
+        other = http.get(url + "/queries/trials-by-drug", params={"drug_name": "tislelizumab"})
+        assert default.headers["x-cache"] == example.headers["x-cache"] == "hit"
+        assert trials_of(default) == trials_of(example) == TORIPALIMAB_TRIALS
+        assert other.headers["x-cache"] == "miss" and trials_of(other) == TISLELIZUMAB_TRIALS
+        # Other formats are computed on request, from the same store.
+        as_csv = http.get(url + "/queries/trials-by-drug", params={"format": "csv"})
+        assert as_csv.headers["x-cache"] == "miss" and "NCT06281886" in as_csv.text
+
+
+def test_a_new_store_version_is_warmed_in_its_turn(built, tmp_path):
+    settings, _ = built
+    copy_store(settings.store_dir, tmp_path / "store")
+    with serving(tmp_path / "store") as url:
+        first = warmed(url)["store"]
+        copy_store(settings.store_dir, tmp_path / "store")  # a rebuild: a new version goes live
+        second = warmed(url, other_than=first)["store"]
+        assert second != first
+        again = http.get(url + "/queries/trials-by-drug")
+        assert again.headers["x-cache"] == "hit" and trials_of(again) == TORIPALIMAB_TRIALS
+
+
+def test_warming_can_be_turned_off(built, tmp_path):
+    settings, _ = built
+    copy_store(settings.store_dir, tmp_path / "store")
+    with serving(tmp_path / "store", CTKG_WARM_QUERIES="false") as url:
+        assert http.get(url + "/status").json()["warm"]["state"] == "off"
+        assert http.get(url + "/queries/trials-by-drug").headers["x-cache"] == "miss"
