@@ -14,9 +14,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from kg.queries import NamedQuery, QueryError, bind
 import mimeparse
 
+from service.engine import Job
 from service.sparql import FORMAT_PARAM, GRAPH_TYPES, SELECT_TYPES, _formats, problem, run_job
 from service.state import ServiceState
-from service.warm import named_job
 
 OPENAPI_TYPES = {"string": "string", "integer": "integer", "decimal": "number", "boolean": "boolean",
                  "date": "string", "iri": "string", "nct": "string", "enum": "string"}
@@ -36,6 +36,14 @@ def catalogue_entry(query: NamedQuery, base: str) -> dict:
         "sparql": query.text,
         "example": example_text(query),
     }
+
+
+def named_job(state: ServiceState, query: NamedQuery, terms: dict, select_format: str) -> Job:
+    """The job for a named query with bound parameters: requests and warming (service.warm) make the same
+    one, so that they meet in the cache. Named queries are SELECTs: the graph format is always the same."""
+    return Job(query=query.text, base_iri=state.settings.base_iri + "/", select_format=select_format,
+               graph_format="ttl", limit=state.settings.result_limit, default_graphs=None, named_graphs=None,
+               union_default=True, substitutions={name: str(term) for name, term in terms.items()})
 
 
 def example_text(query: NamedQuery) -> str:

@@ -21,11 +21,14 @@ from starlette.concurrency import run_in_threadpool
 
 from kg.queries import NamedQuery, QueryError, bind
 from service.engine import Job, QueryEngine
+from service.queries import example_text, named_job
+from service.sparql import _formats
 from service.state import ServiceState
 
 log = logging.getLogger("ctkg.warm")
 
 WARM_FORMAT = "json"  # the query page's format, and that of `Accept: */*` and of JSON clients
+QUERY_PAGE_ACCEPT = "application/sparql-results+json, text/turtle;q=0.9"  # as service/static/query.js sends it
 POLL_S = 2.0  # how often the task looks for a new store version (one readlink)
 
 
@@ -43,17 +46,20 @@ class WarmStatus:
         return {"state": state, "answers": self.total, "computed": self.done - self.failed, "failed": self.failed}
 
 
-def named_job(state: ServiceState, query: NamedQuery, terms: dict, select_format: str) -> Job:
-    """The job for a named query with bound parameters: requests and warming make the same one, so
-    that they meet in the cache. Named queries are SELECTs: the graph format is always the same."""
-    return Job(query=query.text, base_iri=state.settings.base_iri + "/", select_format=select_format,
-               graph_format="ttl", limit=state.settings.result_limit, default_graphs=None, named_graphs=None,
-               union_default=True, substitutions={name: str(term) for name, term in terms.items()})
+def query_page_job(state: ServiceState, query: NamedQuery) -> Job:
+    """What the query page sends when a user runs this query's example as it stands: its text with the
+    defaults bound, POSTed to /sparql with the page's Accept header (service/static/query.js)."""
+    select_format, graph_format = _formats(QUERY_PAGE_ACCEPT, None)
+    return Job(query=example_text(query), base_iri=state.settings.base_iri + "/", select_format=select_format,
+               graph_format=graph_format, limit=state.settings.result_limit, default_graphs=None, named_graphs=None,
+               union_default=True)
 
 
-def warm_jobs(state: ServiceState, library: dict[str, NamedQuery]) -> list[Job]:
-    """Each query with its defaults, and with its example parameters where they differ."""
-    jobs: list[Job] = []
+def warm_jobs(state: ServiceState, library: dict[str, NamedQuery]) -> list[tuple[Job, list[Job]]]:
+    """Each query with its defaults, and with its example parameters where they differ; with the
+    defaults, the same answer is also kept for the query page's run of the example (the same query,
+    bound in its text): computed once, found under both."""
+    jobs: list[tuple[Job, list[Job]]] = []
     for query in library.values():
         examples = {p.name: str(p.example).lower() if isinstance(p.example, bool) else str(p.example)
                     for p in query.params if p.example is not None}
@@ -65,8 +71,9 @@ def warm_jobs(state: ServiceState, library: dict[str, NamedQuery]) -> list[Job]:
                 continue
             key = tuple(sorted((name, str(term)) for name, term in terms.items()))
             if key not in seen:
+                aliases = [] if seen else [query_page_job(state, query)]
                 seen.add(key)
-                jobs.append(named_job(state, query, terms, WARM_FORMAT))
+                jobs.append((named_job(state, query, terms, WARM_FORMAT), aliases))
     return jobs
 
 
@@ -78,23 +85,29 @@ class Warmer:
     async def run(self) -> None:
         """Forever: warm each store version that goes live (cancelled when the service stops)."""
         while True:
-            version = self.state.data_version()
-            if version is None:  # the link moved: follow it (opening a store is slow: off the event loop)
-                version, _ = await run_in_threadpool(self.state.versioned_engine)
-            if version is not None and version != self.status.version:
-                await self.warm(version)
+            try:
+                version = self.state.data_version()
+                if version is None:  # the link moved: follow it (opening a store is slow: off the event loop)
+                    version, _ = await run_in_threadpool(self.state.versioned_engine)
+                if version is not None and version != self.status.version:
+                    await self.warm(version)
+            except Exception as exc:  # noqa: BLE001 - no store yet, a store being swapped: try again shortly
+                log.warning("warming named-query answers: %s", exc)
             await asyncio.sleep(POLL_S)
 
     async def warm(self, version: str) -> None:
         jobs = warm_jobs(self.state, self.library)
         self.status = WarmStatus(version=version, total=len(jobs))
         timeout = self.state.settings.warm_timeout_s
-        for job in jobs:
+        for job, aliases in jobs:
             if self.state.data_version() != version:  # a newer store went live: warm that one instead
                 self.status.version = None
                 return
             try:
-                await self.state.cached(job, lambda: self._run(job, version, timeout))
+                answer, _ = await self.state.cached(job, lambda: self._run(job, version, timeout))
+                if self.state.data_version() == version:
+                    for alias in aliases:
+                        self.state.cache.put(version, alias, answer)
             except Exception as exc:  # noqa: BLE001 - computed on request instead; said in the log and /status
                 self.status.failed += 1
                 log.warning("warming %s: %s", job.query.splitlines()[0], exc)

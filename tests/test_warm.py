@@ -46,6 +46,11 @@ def test_default_and_example_answers_are_ready_before_anyone_asks(built, tmp_pat
         assert default.headers["x-cache"] == example.headers["x-cache"] == "hit"
         assert trials_of(default) == trials_of(example) == TORIPALIMAB_TRIALS
         assert other.headers["x-cache"] == "miss" and trials_of(other) == TISLELIZUMAB_TRIALS
+        # The query page's run of the catalogue's example (service/static/query.js posts it so) finds it too.
+        shown = next(q["example"] for q in catalogue if q["name"] == "trials-by-drug")
+        from_page = http.post(url + "/sparql", data={"query": shown},
+                              headers={"Accept": "application/sparql-results+json, text/turtle;q=0.9"})
+        assert from_page.headers["x-cache"] == "hit" and trials_of(from_page) == TORIPALIMAB_TRIALS
         # Other formats are computed on request, from the same store.
         as_csv = http.get(url + "/queries/trials-by-drug", params={"format": "csv"})
         assert as_csv.headers["x-cache"] == "miss" and "NCT06281886" in as_csv.text
