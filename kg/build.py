@@ -207,8 +207,10 @@ def _build_into(target: Path, settings: Settings, mapper: Mapper, outcomes: Iter
             if batch:
                 loader.load(b"".join(batch), replaced)
             del batch
-        finally:
-            loader.close()  # waits for the last batch; raises what the loader met (a full disk)
+        except BaseException:
+            loader.close(abandon=True)  # the build fails: the batches still queued are not worth writing
+            raise
+        loader.close()  # waits for the last batch; raises what the loader met (a full disk)
     with phase("describe"):
         trials_total = sum(1 for graph in store.named_graphs()
                            if graph.value.startswith(f"{settings.base_iri}/graph/NCT"))
@@ -283,13 +285,14 @@ class BatchLoader:
     process goes on handing chunks to the workers; loading in the main thread left the workers idle
     for the length of every load (about 40% of the build's wall time at 100k). Until ``close`` only
     this thread writes to the store: a graph being replaced (``--update``) is removed here, just before
-    the batch holding its new quads. One batch waits at most, so memory stays flat.
+    the batch holding its new quads. At most one batch waits while one is written: bounded memory.
     """
 
     def __init__(self, store: Store):
         self._store = store
         self._queue: queue.Queue = queue.Queue(maxsize=1)
         self._failure: BaseException | None = None
+        self._abandoned = False
         self._thread = threading.Thread(target=self._run, name="kg-build-loader", daemon=True)
         self._thread.start()
 
@@ -298,11 +301,19 @@ class BatchLoader:
         self._raise_failure()
         self._queue.put((list(replaced), nquads))
 
-    def close(self) -> None:
-        """Wait until every queued batch is in the store."""
+    def close(self, abandon: bool = False) -> None:
+        """Wait until every queued batch is in the store. ``abandon``: the build has failed; the batch
+        still waiting is dropped, only the one being written (which cannot be interrupted) is waited for."""
+        if abandon:
+            self._abandoned = True
+            try:
+                self._queue.get_nowait()
+            except queue.Empty:
+                pass
         self._queue.put(None)
         self._thread.join()
-        self._raise_failure()
+        if not abandon:
+            self._raise_failure()
 
     def _raise_failure(self) -> None:
         if self._failure is not None:
@@ -310,7 +321,7 @@ class BatchLoader:
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
-            if self._failure is not None:  # keep taking batches, so that load() is never blocked for good
+            if self._failure is not None or self._abandoned:  # keep taking batches: load() never blocks for good
                 continue
             replaced, nquads = item
             try:

@@ -47,16 +47,19 @@ def named_job(state: ServiceState, query: NamedQuery, terms: dict, select_format
 
 
 def example_text(query: NamedQuery) -> str:
-    """The query runnable as it stands: each parameter bound to its default by VALUES blocks, written
-    where the engine needs them (also inside the groups that use a parameter)."""
+    """The query as the query page puts it in its editor, runnable as it stands: a heading comment, and
+    each parameter bound to its default by VALUES blocks, written where the engine needs them (also inside
+    the groups that use a parameter). The page sends it unchanged, so warming (service.warm) can file the
+    default answer under this very text."""
     from kg.binding import bind_values
 
     text = "\n".join(line for line in query.text.splitlines() if not line.startswith("#+")).strip()
+    heading = f"# {query.name}: {query.summary}\n"
     try:
         bound = bind(query, {})
     except QueryError:  # a required parameter has no default: leave the text for the user to bind
-        return text
-    return bind_values(text, bound, note="  # parameters: change them here") if bound else text
+        return heading + text
+    return heading + (bind_values(text, bound, note="  # parameters: change them here") if bound else text)
 
 
 def _openapi_parameters(query: NamedQuery) -> list[dict]:

@@ -71,7 +71,7 @@ def warm_jobs(state: ServiceState, library: dict[str, NamedQuery]) -> list[tuple
                 continue
             key = tuple(sorted((name, str(term)) for name, term in terms.items()))
             if key not in seen:
-                aliases = [] if seen else [query_page_job(state, query)]
+                aliases = [query_page_job(state, query)] if raw == {} else []  # the page's example binds the defaults
                 seen.add(key)
                 jobs.append((named_job(state, query, terms, WARM_FORMAT), aliases))
     return jobs
@@ -116,7 +116,18 @@ class Warmer:
                  version, self.status.done - self.status.failed, self.status.failed)
 
     async def _run(self, job: Job, version: str, timeout: float):
-        current, engine = self.state.versioned_engine()
+        """The job on the store ``version``; stopped (its worker replaced) as soon as a newer store goes
+        live, rather than holding a worker for minutes on a store nobody asks any more."""
+        current, engine = await run_in_threadpool(self.state.versioned_engine)
         if current != version or not isinstance(engine, QueryEngine):
-            raise RuntimeError("the store changed while warming")
-        return version, await engine.run_async(job, timeout=timeout)
+            raise RuntimeError("a newer store went live while warming")
+        running = asyncio.ensure_future(engine.run_async(job, timeout=timeout))
+        try:
+            while not running.done():
+                await asyncio.wait({running}, timeout=POLL_S)
+                if not running.done() and self.state.data_version() != version:
+                    raise RuntimeError("a newer store went live while warming")
+            return version, running.result()
+        finally:
+            if not running.done():  # a newer store, or the service stopping: the engine replaces that worker
+                running.cancel()

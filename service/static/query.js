@@ -18,10 +18,11 @@ function prefixBlock() {
   return Object.entries(prefixes).map(([p, ns]) => `PREFIX ${p}: <${ns}>`).join("\n");
 }
 
-// The server writes each example with its parameters bound to their defaults by VALUES blocks,
-// in every group that uses them (a FILTER in a nested group does not see the outer group's VALUES).
+// The server writes each example (with its heading comment) with its parameters bound to their defaults
+// by VALUES blocks, in every group that uses them (a FILTER in a nested group does not see the outer
+// group's VALUES). Sent unchanged, it finds the answer the server computed ahead for it.
 function exampleText(entry) {
-  return `# ${entry.name}: ${entry.summary}\n` + entry.example;
+  return entry.example;
 }
 
 async function loadExamples() {
@@ -125,7 +126,8 @@ async function run() {
     const truncated = response.headers.get("X-Result-Truncated");
     if ((response.headers.get("Content-Type") || "").includes("json")) {
       const rows = showTable(JSON.parse(body));
-      status.textContent = `${rows} row${rows === 1 ? "" : "s"} in ${elapsed} ms` + (truncated ? ` (cut at the result limit)` : "");
+      const cached = response.headers.get("X-Cache") === "hit" ? ", computed ahead or asked before" : "";
+      status.textContent = `${rows} row${rows === 1 ? "" : "s"} in ${elapsed} ms${cached}` + (truncated ? ` (cut at the result limit)` : "");
       downloads.hidden = false;
     } else {
       showGraph(body);
