@@ -35,6 +35,10 @@ class ResultCache:
     def __init__(self, max_entries: int, max_bytes: int):
         self.max_entries, self.max_bytes = max_entries, max_bytes
         self._answers: OrderedDict[tuple, Answer | PageAnswer] = OrderedDict()
+        # Answers computed ahead for the live version (service.warm): kept while it is live, outside the
+        # bounds above, which a burst of pages would otherwise spend on evicting them. Bounded by the
+        # library: at most two per named query and parameter set, each within the result cap.
+        self._pinned: dict[tuple, Answer | PageAnswer] = {}
         self._bytes = 0
         self._version: str | None = None
         self._lock = threading.Lock()
@@ -62,6 +66,7 @@ class ResultCache:
         """A new store is live: nothing cached for another one can be asked for again."""
         if version != self._version:
             self._answers.clear()
+            self._pinned.clear()
             self._bytes = 0
             self._version = version
 
@@ -72,7 +77,15 @@ class ResultCache:
             answer = self._answers.get(key)
             if answer is not None:
                 self._answers.move_to_end(key)
-            return answer
+                return answer
+            return self._pinned.get(key)
+
+    def pin(self, version: str, job: Job | PageJob, answer: Answer | PageAnswer) -> None:
+        """Keep an answer computed ahead for ``version`` (which the caller has just seen live) until
+        another version goes live."""
+        with self._lock:
+            self._follow(version)
+            self._pinned[self.key(version, job)] = answer
 
     def put(self, version: str, job: Job | PageJob, answer: Answer | PageAnswer) -> None:
         """Keep an answer of the store ``version``, which the caller has just seen live."""

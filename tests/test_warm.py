@@ -74,3 +74,16 @@ def test_warming_can_be_turned_off(built, tmp_path):
     with serving(tmp_path / "store", CTKG_WARM_QUERIES="false") as url:
         assert http.get(url + "/status").json()["warm"]["state"] == "off"
         assert http.get(url + "/queries/trials-by-drug").headers["x-cache"] == "miss"
+
+
+def test_answers_computed_ahead_stay_when_the_cache_is_full(built, tmp_path):
+    """Pinned for their version: a cache too small for even one answer does not evict them."""
+    settings, _ = built
+    copy_store(settings.store_dir, tmp_path / "store")
+    with serving(tmp_path / "store", CTKG_CACHE_BYTES="100", CTKG_CACHE_ENTRIES="1") as url:
+        warmed(url)
+        for drug in ("tislelizumab", "camrelizumab", "sintilimab"):  # computed on request, kept within the bounds
+            http.get(url + "/queries/trials-by-drug", params={"drug_name": drug})
+        http.get(url + "/queries/pd1-vegfr-tki-trials", params={"format": "csv"})
+        kept = http.get(url + "/queries/trials-by-drug")
+        assert kept.headers["x-cache"] == "hit" and trials_of(kept) == TORIPALIMAB_TRIALS
