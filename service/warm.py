@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 
 from kg.queries import NamedQuery, QueryError, bind
-from service.engine import Job, QueryEngine
+from service.engine import Answer, Job, QueryEngine
 from service.queries import example_text, named_job
 from service.sparql import _formats
 from service.state import ServiceState
@@ -108,7 +108,7 @@ class Warmer:
             try:
                 answer = self.state.cache.get(version, job)  # a request may have computed it already
                 if answer is None:
-                    _, answer = await self._run(job, version, timeout)
+                    answer = await self._run(job, version, timeout)
                 if self.state.data_version() == version:  # never filed under a version no longer live
                     for key in (job, *aliases):
                         self.state.cache.pin(version, key, answer)
@@ -119,7 +119,7 @@ class Warmer:
         log.info("named-query answers warmed for %s: %d computed, %d failed",
                  version, self.status.done - self.status.failed, self.status.failed)
 
-    async def _run(self, job: Job, version: str, timeout: float):
+    async def _run(self, job: Job, version: str, timeout: float) -> Answer:
         """The job on the store ``version``; stopped (its worker replaced) as soon as a newer store goes
         live, rather than holding a worker for minutes on a store nobody asks any more."""
         current, engine = await run_in_threadpool(self.state.versioned_engine)
@@ -131,7 +131,7 @@ class Warmer:
                 await asyncio.wait({running}, timeout=POLL_S)
                 if not running.done() and self.state.data_version() != version:
                     raise RuntimeError("a newer store went live while warming")
-            return version, running.result()
+            return running.result()
         finally:
             if not running.done():  # a newer store, or the service stopping: the engine replaces that worker
                 running.cancel()
