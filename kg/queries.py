@@ -200,6 +200,11 @@ def _base() -> str:
     return Settings().base_iri
 
 
+def param_text(value: Any) -> str:
+    """A default or example from a query header as a request would give it ("true", not "True")."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
 def bind(query: NamedQuery, raw: dict[str, str]) -> dict[str, Any]:
     """All the query's parameters as terms: given values, else defaults; unknown names are refused."""
     unknown = sorted(set(raw) - {p.name for p in query.params})
@@ -212,7 +217,7 @@ def bind(query: NamedQuery, raw: dict[str, str]) -> dict[str, Any]:
         if value is None:
             if param.required:
                 raise QueryError(f"query {query.name!r}: parameter {param.name!r} is required")
-            value = str(param.default).lower() if isinstance(param.default, bool) else str(param.default)
+            value = param_text(param.default)
         bound[param.name] = bind_value(query, param, value)
     return bound
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from starlette.concurrency import run_in_threadpool
 
-from kg.queries import NamedQuery, QueryError, bind
+from kg.queries import NamedQuery, QueryError, bind, param_text
 from service.engine import Answer, Job, QueryEngine
 from service.queries import example_text, named_job
 from service.sparql import _formats
@@ -63,8 +63,7 @@ def warm_jobs(state: ServiceState, library: dict[str, NamedQuery]) -> list[tuple
     bound in its text): computed once, found under both."""
     jobs: list[tuple[Job, list[Job]]] = []
     for query in library.values():
-        examples = {p.name: str(p.example).lower() if isinstance(p.example, bool) else str(p.example)
-                    for p in query.params if p.example is not None}
+        examples = {p.name: param_text(p.example) for p in query.params if p.example is not None}
         seen: set[tuple] = set()
         for raw in ({}, examples):
             try:

@@ -133,6 +133,16 @@ def server(built):
         yield url
 
 
+# Toripalimab is given in pages 000, 001 (as JS001) and 003; tislelizumab only in page 002.
+TORIPALIMAB_TRIALS = {"NCT06281886", "NCT05173246", "NCT07325539"}
+TISLELIZUMAB_TRIALS = {"NCT07248696"}
+
+
+def trials_of(response) -> set[str]:
+    """The NCT ids in a SPARQL JSON answer with an ``nct`` column."""
+    return {b["nct"]["value"] for b in response.json()["results"]["bindings"]}
+
+
 # Curators' tokens for the servers that take updates (tests/test_updates.py, tests/test_w3c_protocol.py).
 CURATOR_TOKENS = {"alice": "alice-0f3c9d2e8b7a6154", "bob": "bob-9e8d7c6b5a493827"}
 

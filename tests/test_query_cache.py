@@ -9,7 +9,7 @@ import json
 
 import httpx
 import pytest
-from conftest import CURATOR_TOKENS, copy_store, serving
+from conftest import CURATOR_TOKENS, TISLELIZUMAB_TRIALS, TORIPALIMAB_TRIALS, copy_store, serving, trials_of
 
 from service.engine import Answer, Job
 from service.state import ResultCache
@@ -23,9 +23,6 @@ ENROLLMENT = PREFIXES + f'SELECT ?n {{ ?t ctkg:nctId "{TRIAL}" ; ctkg:enrollment
 FIX_ENROLLMENT = PREFIXES + f"""WITH <{BASE}/graph/{TRIAL}>
 DELETE {{ ?trial ctkg:enrollment ?old }} INSERT {{ ?trial ctkg:enrollment 34 }}
 WHERE {{ ?trial ctkg:nctId "{TRIAL}" ; ctkg:enrollment ?old }}"""
-# Toripalimab is given in pages 000, 001 (as JS001) and 003; tislelizumab only in page 002.
-TORIPALIMAB_TRIALS = {"NCT06281886", "NCT05173246", "NCT07325539"}
-TISLELIZUMAB_TRIALS = {"NCT07248696"}
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +40,6 @@ def enrollment(url: str, **params) -> tuple[httpx.Response, list[str]]:
     response = http.get(url + "/sparql", params={"query": ENROLLMENT, **params})
     assert response.status_code == 200, response.text
     return response, [b["n"]["value"] for b in response.json()["results"]["bindings"]]
-
-
-def trials_of(response: httpx.Response) -> set[str]:
-    return {b["nct"]["value"] for b in response.json()["results"]["bindings"]}
 
 
 def test_repeated_named_query_is_a_hit_with_the_same_body(cached_server):

@@ -7,17 +7,10 @@ from __future__ import annotations
 import time
 
 import httpx
-from conftest import copy_store, serving
+from conftest import TISLELIZUMAB_TRIALS, TORIPALIMAB_TRIALS, copy_store, serving, trials_of
 
 http = httpx.Client(timeout=120)
 
-# Toripalimab is given in pages 000, 001 (as JS001) and 003; tislelizumab only in page 002.
-TORIPALIMAB_TRIALS = {"NCT06281886", "NCT05173246", "NCT07325539"}
-TISLELIZUMAB_TRIALS = {"NCT07248696"}
-
-
-def trials_of(response: httpx.Response) -> set[str]:
-    return {b["nct"]["value"] for b in response.json()["results"]["bindings"]}
 
 
 def warmed(url: str, other_than: str | None = None, wait_s: float = 60) -> dict:
