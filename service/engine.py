@@ -35,6 +35,11 @@ class QueryTimeout(TimeoutError):
     pass
 
 
+class WorkersBusy(QueryTimeout):
+    """Every worker (or remote slot) stayed busy for the whole limit: the job never started, so it may
+    well succeed when sent again (service.warm does)."""
+
+
 @dataclass
 class Answer:
     kind: str          # select | ask | graph
@@ -232,12 +237,15 @@ class QueryEngine:
         for worker in workers:
             worker.wait_ready()
 
-    def _take(self, wait: float) -> _Worker:
+    def _take(self, wait: float, limit: float | None = None) -> _Worker:
+        """An idle worker within ``wait`` seconds; ``limit`` (the job's own, by default the engine's) is
+        the time the message quotes."""
         try:
             # Waiting for a free worker counts against the same limit: a busy server says so.
             worker = self._idle.get(timeout=wait)
         except queue.Empty:
-            raise QueryTimeout(f"all {self.role} workers stayed busy for {self.timeout:g} s; try again shortly") from None
+            raise WorkersBusy(f"all {self.role} workers stayed busy for {limit or self.timeout:g} s; "
+                              "try again shortly") from None
         if worker is None:
             self._idle.put(None)  # for the next waiter
             raise EngineClosed("the store was replaced")
@@ -260,6 +268,9 @@ class QueryEngine:
         so it never takes another job: it is replaced. After a job that ended well it is idle again."""
         try:
             yield
+        except WorkersBusy:  # the job was never sent: the worker is as good as before
+            self._release(worker)
+            raise
         except (QueryTimeout, asyncio.CancelledError):
             self._replace(worker)
             raise
@@ -293,16 +304,16 @@ class QueryEngine:
                     self._idle.put(None)
                     raise EngineClosed("the store was replaced")
             except queue.Empty:
-                worker = await self._wait_for_idle(deadline)
+                worker = await self._wait_for_idle(deadline, timeout)
             if worker.process.is_alive():
                 return worker
             self._replace(worker)
 
-    async def _wait_for_idle(self, deadline: float) -> _Worker:
+    async def _wait_for_idle(self, deadline: float, limit: float) -> _Worker:
         """Wait for a busy worker in a thread of this engine. A request given up meanwhile (cancelled) leaves
         that thread waiting: the worker it then gets goes back to the pool, else it would be lost for good."""
         try:
-            waiting = self._waiting.submit(lambda: self._take(max(0.0, deadline - time.monotonic())))
+            waiting = self._waiting.submit(lambda: self._take(max(0.0, deadline - time.monotonic()), limit))
         except RuntimeError:  # closed (its threads shut down) since this caller took the engine
             raise EngineClosed("the store was replaced") from None
         try:
@@ -318,12 +329,15 @@ class QueryEngine:
         with self._job_on(worker):
             if not worker.ready:
                 await asyncio.to_thread(worker.wait_ready)
+            remaining = timeout - (loop.time() - started)
+            if remaining <= 0:  # the limit went by waiting for a worker (one still starting): the job never ran
+                raise WorkersBusy(f"no {self.role} worker was ready within the {timeout:g} s limit; try again shortly")
             worker.connection.send(job)
             readable = loop.create_future()
             fd = worker.connection.fileno()
             loop.add_reader(fd, lambda: readable.done() or readable.set_result(None))
             try:
-                await asyncio.wait_for(readable, max(0.0, timeout - (loop.time() - started)))
+                await asyncio.wait_for(readable, remaining)
             except TimeoutError:
                 raise QueryTimeout(f"the query ran longer than the {timeout:g} s limit and was stopped") from None
             finally:
@@ -437,7 +451,7 @@ class RemoteQueryEngine:
         text = self._prepare(job)
         deadline = time.monotonic() + self.timeout
         if not self._slots.acquire(timeout=self.timeout):
-            raise QueryTimeout(f"all query slots stayed busy for {self.timeout:g} s; try again shortly")
+            raise WorkersBusy(f"all query slots stayed busy for {self.timeout:g} s; try again shortly")
         try:
             remaining = max(0.1, deadline - time.monotonic())
             default_graphs = job.default_graphs or []

@@ -8,7 +8,9 @@ keeps the answers in the cache, keyed by that version like any other answer: a r
 makes a new version, which is warmed in its turn, and nothing is ever served across versions.
 
 One query runs at a time, so warming holds at most one query worker while requests are served. A
-query that fails or passes the warming time limit is logged and left to be computed on request. The
+query that never got a worker (all busy with requests for the whole limit) or lost it is sent once
+more at the end of the pass; one that fails or passes the warming time limit is logged and left to
+be computed on request. The
 answers are pinned in the cache for as long as their version is live: at 100k trials a dozen of them
 are 3 MB each, and the cache's LRU bounds, shared with pages, evicted them before they were asked.
 """
@@ -22,7 +24,7 @@ from dataclasses import dataclass
 from starlette.concurrency import run_in_threadpool
 
 from kg.queries import NamedQuery, QueryError, bind, param_text
-from service.engine import Answer, Job, QueryEngine
+from service.engine import Answer, EngineClosed, Job, QueryEngine, WorkerLost, WorkersBusy
 from service.queries import example_text, named_job
 from service.sparql import _formats
 from service.state import ServiceState
@@ -32,6 +34,8 @@ log = logging.getLogger("ctkg.warm")
 WARM_FORMAT = "json"  # the query page's format, and that of `Accept: */*` and of JSON clients
 QUERY_PAGE_ACCEPT = "application/sparql-results+json, text/turtle;q=0.9"  # as service/static/query.js sends it
 POLL_S = 2.0  # how often the task looks for a new store version (one readlink)
+# Failures that say nothing about the query itself: it never started, or its worker went away.
+WORTH_RETRYING = (WorkersBusy, WorkerLost, EngineClosed)
 
 
 @dataclass
@@ -40,12 +44,14 @@ class WarmStatus:
     done: int = 0
     total: int = 0
     failed: int = 0
+    retried: int = 0  # sent a second time at the end of the pass (see WORTH_RETRYING)
 
     def as_json(self, enabled: bool, live: str | None) -> dict:
         """``live``: the version served now; answers warmed for an older one do not count."""
         state = "off" if not enabled else "waiting" if live is None or self.version != live else \
             "done" if self.done == self.total else "warming"
-        return {"state": state, "answers": self.total, "computed": self.done - self.failed, "failed": self.failed}
+        return {"state": state, "answers": self.total, "computed": self.done - self.failed, "failed": self.failed,
+                "retried": self.retried}
 
 
 def query_page_job(state: ServiceState, query: NamedQuery) -> Job:
@@ -99,24 +105,33 @@ class Warmer:
     async def warm(self, version: str) -> None:
         jobs = warm_jobs(self.state, self.library)
         self.status = WarmStatus(version=version, total=len(jobs))
-        timeout = self.state.settings.warm_timeout_s
-        for job, aliases in jobs:
-            if self.state.data_version() != version:  # a newer store went live: warm that one instead
-                self.status.version = None
-                return
-            try:
-                answer = self.state.cache.get(version, job)  # a request may have computed it already
-                if answer is None:
-                    answer = await self._run(job, version, timeout)
-                if self.state.data_version() == version:  # never filed under a version no longer live
-                    for key in (job, *aliases):
-                        self.state.cache.pin(version, key, answer)
-            except Exception as exc:  # noqa: BLE001 - computed on request instead; said in the log and /status
-                self.status.failed += 1
-                log.warning("warming %s: %s", job.query.splitlines()[0], exc)
-            self.status.done += 1
-        log.info("named-query answers warmed for %s: %d computed, %d failed",
-                 version, self.status.done - self.status.failed, self.status.failed)
+        again: list[tuple[Job, list[Job]]] = []
+        for last_chance, pass_jobs in ((False, jobs), (True, again)):
+            for job, aliases in pass_jobs:
+                if self.state.data_version() != version:  # a newer store went live: warm that one instead
+                    self.status.version = None
+                    return
+                try:
+                    await self._warm_one(version, job, aliases)
+                except Exception as exc:  # noqa: BLE001 - computed on request instead; said in the log and /status
+                    if not last_chance and isinstance(exc, WORTH_RETRYING):
+                        again.append((job, aliases))
+                        self.status.retried += 1
+                        log.info("warming %s: %s; sent again at the end", job.query.splitlines()[0], exc)
+                        continue
+                    self.status.failed += 1
+                    log.warning("warming %s: %s", job.query.splitlines()[0], exc)
+                self.status.done += 1
+        log.info("named-query answers warmed for %s: %d computed, %d failed, %d retried", version,
+                 self.status.done - self.status.failed, self.status.failed, self.status.retried)
+
+    async def _warm_one(self, version: str, job: Job, aliases: list[Job]) -> None:
+        answer = self.state.cache.get(version, job)  # a request may have computed it already
+        if answer is None:
+            answer = await self._run(job, version, self.state.settings.warm_timeout_s)
+        if self.state.data_version() == version:  # never filed under a version no longer live
+            for key in (job, *aliases):
+                self.state.cache.pin(version, key, answer)
 
     async def _run(self, job: Job, version: str, timeout: float) -> Answer:
         """The job on the store ``version``; stopped (its worker replaced) as soon as a newer store goes

@@ -4,10 +4,18 @@ Real servers over private copies of the built store."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import logging
 import time
 
 import httpx
 from conftest import TISLELIZUMAB_TRIALS, TORIPALIMAB_TRIALS, copy_store, serving, trials_of
+
+from kg.queries import load_library
+from service.engine import QueryTimeout
+from service.state import ServiceState
+from service.warm import Warmer, warm_jobs
 
 http = httpx.Client(timeout=120)
 
@@ -80,3 +88,51 @@ def test_answers_computed_ahead_stay_when_the_cache_is_full(built, tmp_path):
         http.get(url + "/queries/pd1-vegfr-tki-trials", params={"format": "csv"})
         kept = http.get(url + "/queries/trials-by-drug")
         assert kept.headers["x-cache"] == "hit" and trials_of(kept) == TORIPALIMAB_TRIALS
+
+
+# Every triple against every triple against every triple: billions of rows even on five records.
+ENDLESS = "SELECT (COUNT(*) AS ?n) { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
+
+
+def test_a_query_that_found_every_worker_busy_is_sent_again_at_the_end(built, tmp_path, caplog):
+    """One query worker, held by a request that runs on: the first warming query waits the warming
+    limit for it in vain. That says nothing about the query, so it is sent again once the pass is over
+    (by then the worker is free), and every answer is computed. The log quotes the warming limit, not
+    the request limit."""
+    caplog.set_level(logging.INFO, logger="ctkg.warm")
+    settings, _ = built
+    copy_store(settings.store_dir, tmp_path / "store")
+    mine = settings.model_copy(update={"store_dir": tmp_path / "store", "warm_timeout_s": 1.0})
+    state = ServiceState(mine, workers=1)
+    library = load_library(mine.queries_dir)
+    warmer = Warmer(state, library)
+
+    async def scenario():
+        version, engine = state.versioned_engine()
+        engine.wait_ready()
+        first_job = warm_jobs(state, library)[0][0]
+        hog = asyncio.ensure_future(engine.run_async(dataclasses.replace(first_job, query=ENDLESS), timeout=300))
+        while engine._idle.qsize():  # until the endless query has the only worker
+            await asyncio.sleep(0.01)
+        warming = asyncio.ensure_future(warmer.warm(version))
+        while warmer.status.retried == 0 and not warming.done():
+            await asyncio.sleep(0.05)
+        hog.cancel()  # the request gives up: its worker is replaced and the pass goes on
+        await warming
+        try:
+            await hog
+        except (asyncio.CancelledError, QueryTimeout):
+            pass
+        return version, first_job
+
+    try:
+        version, first_job = asyncio.run(scenario())
+        status = warmer.status.as_json(True, version)
+        assert status["retried"] >= 1, status
+        assert status["failed"] == 0 and status["computed"] == status["answers"] == len(warm_jobs(state, library))
+        assert status["state"] == "done"
+        assert state.cache.get(version, first_job) is not None  # the query set aside was answered after all
+        set_aside = [r.getMessage() for r in caplog.records if "sent again at the end" in r.getMessage()]
+        assert set_aside and all("stayed busy for 1 s" in m for m in set_aside), set_aside
+    finally:
+        state.close()
