@@ -1,9 +1,10 @@
 """``/sparql``: the SPARQL 1.1 Protocol, query and update.
 
 Query: GET with ``query``; POST form-encoded; POST ``application/sparql-query``;
-``default-graph-uri`` and ``named-graph-uri``; the union of all graphs as default graph when no
-dataset is given; results by ``Accept`` (with q-values) or a ``format`` parameter; the Service
-Description on a GET without a query.
+``default-graph-uri`` and ``named-graph-uri`` (which override the query's own FROM and FROM NAMED);
+the union of all graphs as default graph when neither the request nor the query names a dataset;
+results by ``Accept`` (with q-values) or a ``format`` parameter; the Service Description on a GET
+without a query.
 
 Update: POST form-encoded ``update``; POST ``application/sparql-update``; ``using-graph-uri`` and
 ``using-named-graph-uri``. Only with a curator's bearer token (``CTKG_UPDATE_TOKENS``); run on a
@@ -12,6 +13,7 @@ copy of the store and swapped in, with an audit trail (``kg.updates``). Bodies a
 
 from __future__ import annotations
 
+import re
 import secrets
 from urllib.parse import parse_qs
 
@@ -73,12 +75,31 @@ def _formats(accept: str, format_param: str | None) -> tuple[str, str] | None:
         if key in GRAPH_TYPES:
             return "json", GRAPH_TYPES[key]
         return None
-    accept = accept or "*/*"
+    accept = (accept or "*/*").lower()  # media types are case-insensitive (RFC 9110, 8.3.1)
     select_match = mimeparse.best_match(list(SELECT_TYPES), accept)
     graph_match = mimeparse.best_match(list(GRAPH_TYPES), accept)
     if not select_match and not graph_match:
         return None
     return SELECT_TYPES.get(select_match, "json"), GRAPH_TYPES.get(graph_match, "ttl")
+
+
+# FROM or FROM NAMED followed by an IRI or a prefixed name: how a dataset clause starts. A cheap test;
+# rdflib's parser confirms, so the words in a comment or a string do not count.
+DATASET_CLAUSE = re.compile(r"\bFROM\s+(NAMED\b|<|[A-Za-z_][\w.-]*:|:)", re.I)
+
+
+def _names_its_dataset(query: str) -> bool:
+    """Whether the query has a dataset clause (FROM, FROM NAMED). Such a query is run on the dataset it
+    names, not on the union of all graphs (SPARQL 1.1 Query, 13.2). A query rdflib cannot parse is left
+    to the engine, which reports its syntax error."""
+    if not DATASET_CLAUSE.search(query):
+        return False
+    from rdflib.plugins.sparql.parser import parseQuery
+
+    try:
+        return "datasetClause" in parseQuery(query)[1]
+    except Exception:  # noqa: BLE001 - not ours to judge: the engine parses it again and says what is wrong
+        return False
 
 
 def _one(params: dict[str, list[str]], name: str) -> str | None:
@@ -107,11 +128,12 @@ def _format_param(values: list[str]) -> str | None:
     return values[0] if values else None
 
 
-@router.api_route("/sparql", methods=["GET", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
+@router.api_route("/sparql", methods=["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"], include_in_schema=False)
 async def sparql(request: Request) -> Response:
+    """HEAD is answered as GET is (the server sends no body): the service description's headers."""
     state: ServiceState = request.app.state.ctkg
-    if request.method not in ("GET", "POST"):
-        return problem(405, f"{request.method} is not allowed on /sparql: use GET or POST", Allow="GET, POST")
+    if request.method not in ("GET", "HEAD", "POST"):
+        return problem(405, f"{request.method} is not allowed on /sparql: use GET or POST", Allow="GET, HEAD, POST")
     content_type_header = request.headers.get("content-type") or ""
     content_type = content_type_header.split(";")[0].strip().lower()
     body_query: str | None = None
@@ -151,10 +173,13 @@ async def sparql(request: Request) -> Response:
                             + ", ".join(SELECT_TYPES) + "; CONSTRUCT/DESCRIBE: " + ", ".join(GRAPH_TYPES))
     default_graphs = params.get("default-graph-uri")
     named_graphs = params.get("named-graph-uri")
+    union_default = default_graphs is None and named_graphs is None
+    if union_default and DATASET_CLAUSE.search(query):
+        union_default = not await run_in_threadpool(_names_its_dataset, query)
     job = Job(
         query=query, base_iri=state.settings.base_iri + "/", select_format=formats[0], graph_format=formats[1],
         limit=state.settings.result_limit, default_graphs=default_graphs, named_graphs=named_graphs,
-        union_default=default_graphs is None and named_graphs is None,
+        union_default=union_default,
     )
     return await run_job(state, job)
 
@@ -201,7 +226,7 @@ def respond(answer, state: ServiceState, cache_status: str) -> Response:
     whether the answer came from the cache (hit, miss, or off when caching is disabled)."""
     headers = {"X-Result-Limit": str(state.settings.result_limit), "Vary": "Accept", "X-Cache": cache_status}
     if answer.truncated:
-        headers["X-Result-Truncated"] = f"true; the first {answer.count} results of more are returned"
+        headers["X-Result-Truncated"] = "true"  # only the first X-Result-Limit results are in the body
     media_type = answer.media_type
     if media_type.startswith("text/") or media_type.endswith("+json") or media_type.endswith("xml"):
         media_type += "; charset=utf-8"

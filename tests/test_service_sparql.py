@@ -114,6 +114,40 @@ def test_default_and_named_graph_uri(server):
     assert _ncts_from_json(named.json()) == ["NCT05173246", "NCT07325539"]
 
 
+def test_a_dataset_clause_in_the_query_is_honoured(server):
+    """FROM and FROM NAMED name the query's dataset (SPARQL 1.1 Query, 13.2): not the union of all graphs.
+    The protocol's default-graph-uri still overrides them."""
+    def ncts(query, **params):
+        response = httpx.get(server + "/sparql", params={"query": query, **params})
+        assert response.status_code == 200, response.text
+        return _ncts_from_json(response.json())
+
+    graph = "http://localhost:8000/graph/"
+    from_one = PREFIX + f"SELECT ?nct FROM <{graph}NCT07248696> {{ ?t ctkg:nctId ?nct }} ORDER BY ?nct"
+    assert ncts(from_one) == ["NCT07248696"]
+    from_two = PREFIX + (f"SELECT ?nct FROM <{graph}NCT05173246> FROM <{graph}NCT07325539> "
+                         "{ ?t ctkg:nctId ?nct } ORDER BY ?nct")
+    assert ncts(from_two) == ["NCT05173246", "NCT07325539"]
+    assert ncts(PREFIX + "SELECT ?nct FROM <http://example.org/no-such-graph> { ?t ctkg:nctId ?nct }") == []
+    # FROM NAMED alone: GRAPH sees only the graphs named, and the default graph is empty.
+    named_only = PREFIX + f"SELECT ?nct FROM NAMED <{graph}NCT07581821> {{ GRAPH ?g {{ ?t ctkg:nctId ?nct }} }}"
+    assert ncts(named_only) == ["NCT07581821"]
+    assert ncts(PREFIX + f"SELECT ?nct FROM NAMED <{graph}NCT07581821> {{ ?t ctkg:nctId ?nct }}") == []
+    # The protocol's dataset wins over the query's.
+    assert ncts(from_one, **{"default-graph-uri": graph + "NCT06281886"}) == ["NCT06281886"]
+    # The words in a comment or a string are not a dataset clause.
+    commented = PREFIX + "# trials from <somewhere>\nSELECT ?nct (\"from <x>\" AS ?s) { ?t ctkg:nctId ?nct } ORDER BY ?nct"
+    assert ncts(commented) == TRIALS
+
+
+def test_media_types_are_case_insensitive_and_head_answers_as_get(server):
+    response = httpx.get(server + "/sparql", params={"query": LIST_TRIALS},
+                         headers={"Accept": "Application/SPARQL-Results+XML"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/sparql-results+xml")
+    head = httpx.head(server + "/sparql", headers={"Accept": "TEXT/TURTLE"})
+    assert head.status_code == 200 and head.headers["content-type"].startswith("text/turtle") and head.content == b""
+
+
 def test_protocol_negative_cases(server):
     """400 with the parser's message, 405 for PUT, 415 for another media type, 400 for two queries, 406."""
     bad = httpx.get(server + "/sparql", params={"query": "SELECT ?x WHERE { ?x ?y }"})
