@@ -316,8 +316,12 @@ class Mapper:
                 add(t, c("leadSponsorClass"), Literal(trial.lead_sponsor.agency_class.value))
             add(t, c("leadSponsorName"), Literal(trial.lead_sponsor.name))
         for index, org in enumerate(trial.collaborators, 1):
-            add(t, c("collaborator"), self._sponsor(org, add, out, f"collaborator/{index}"))
+            collaborator = self._sponsor(org, add, out, f"collaborator/{index}")
+            add(t, c("collaborator"), collaborator)
             add(t, c("collaboratorName"), Literal(org.name))
+            if org.agency_class:
+                # As this record classes it; written in the trial's graph, so each trial keeps its own word.
+                add(collaborator, c("agencyClass"), Literal(org.agency_class.value))
 
     def _person(self, node, name, role, add) -> None:
         add(node, TYPE, self.c("Person"))
@@ -457,7 +461,10 @@ class Mapper:
         broader = {"condition": "broaderCondition", "place": "broaderPlace"}
         for concept in self.tables.all():
             node = self._concept_iri(concept)
-            yield Quad(node, TYPE, c(kind_class[concept.kind]), g)
+            # Each triple lives in one graph: the union default graph repeats a triple once per graph
+            # that holds it. The ontology declares the targets as its named individuals already.
+            if concept.kind != "target":
+                yield Quad(node, TYPE, c(kind_class[concept.kind]), g)
             for cls in concept.classes:
                 yield Quad(node, TYPE, c(cls), g)
             yield Quad(node, LABEL, Literal(concept.label), g)
@@ -502,11 +509,7 @@ class Mapper:
                 yield Quad(mapping, c("mappingObject"), target, g)
                 yield Quad(mapping, c("mappingJustification"), NamedNode("https://w3id.org/semapv/vocab/ManualMappingCuration"), g)
                 yield Quad(mapping, c("evidence"), Literal(xref.evidence), g)
-        for key, vocabulary in VOCABULARIES.items():
-            node = m.vocabulary(key)
-            yield Quad(node, TYPE, iri("http://rdfs.org/ns/void#", "Dataset"), g)
-            yield Quad(node, LABEL, Literal(vocabulary.title), g)
-            yield Quad(node, iri("http://xmlns.com/foaf/0.1/", "homepage"), NamedNode(vocabulary.homepage), g)
+        # The vocabularies themselves are described in the dataset graph, with the linksets (kg.dataset).
 
     def build_quads(self, trials_loaded: int) -> Iterator[Quad]:
         """PROV-O for the build itself (its activity and the software that ran it)."""

@@ -164,6 +164,40 @@ def test_void_linksets_count_links_per_vocabulary(ask):
     assert ask('ASK { ?d a dcat:Dataset ; dcterms:license ?l ; void:triples ?n ; void:sparqlEndpoint ?e }')
 
 
+def test_each_triple_is_in_one_graph_only(ask):
+    """The union default graph repeats a triple once for every graph that holds it, so a query would see
+    it twice (a target's type, a vocabulary's label): each triple is written into one graph only."""
+    repeated = ask("""SELECT ?s ?p ?o { GRAPH ?g1 { ?s ?p ?o } GRAPH ?g2 { ?s ?p ?o } FILTER(STR(?g1) < STR(?g2)) }
+                      LIMIT 5""")
+    assert repeated == []
+    assert len(ask("SELECT ?type { target:PDCD1 a ?type }")) == 2  # owl:NamedIndividual, ctkg:MolecularTarget
+
+
+def test_void_linksets_for_the_ontology_alignments_and_entities_in_the_uri_space(ask, built):
+    """The class alignments of ontology/alignments.yaml are linksets too, one per vocabulary and predicate;
+    void:entities counts the resources named in the dataset's URI space (no blank nodes)."""
+    import yaml
+
+    settings, _ = built
+    alignments = yaml.safe_load((settings.ontology_dir / "alignments.yaml").read_text(encoding="utf-8"))
+    expected = {}
+    for row in alignments:
+        if row["target"].startswith("NCIT:"):
+            expected[row["relation"]] = expected.get(row["relation"], 0) + 1
+    rows = ask("""SELECT ?predicate ?n { ?d void:subset ?ls . ?ls void:objectsTarget <http://localhost:8000/vocabulary/ncit> ;
+                  void:linkPredicate ?predicate ; void:triples ?n }""")
+    got = {r["predicate"].rsplit("#", 1)[-1]: int(r["n"]) for r in rows}
+    assert {k: v for k, v in got.items() if k != "exactMatch"} == expected
+    (row,) = ask("SELECT ?e ?s { ?d a void:Dataset ; void:entities ?e ; void:distinctSubjects ?s ; void:uriSpace ?u }")
+    # Counted once the data and the build's provenance are in, before the description itself is written.
+    named = """SELECT (COUNT(DISTINCT ?x) AS ?n) { GRAPH ?g { ?x ?p ?o } %s
+               FILTER(isIRI(?x) && STRSTARTS(STR(?x), "http://localhost:8000/")) }"""
+    outside = int(ask(named % "FILTER(?g != <http://localhost:8000/graph/dataset>)")[0]["n"])
+    everywhere = int(ask(named % "")[0]["n"])
+    blank = int(ask("SELECT (COUNT(DISTINCT ?x) AS ?n) { GRAPH ?g { ?x ?p ?o } FILTER(isBlank(?x)) }")[0]["n"])
+    assert blank > 0 and outside <= int(row["e"]) < everywhere and int(row["e"]) + blank <= int(row["s"])
+
+
 def test_unresolved_strings_are_kept_and_listed(tmp_path):
     """An intervention naming no known drug stays in the graph as a label and is listed by the build."""
     import json

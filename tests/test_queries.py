@@ -238,9 +238,10 @@ def test_q_sponsors_and_collaborators(answer):
     org = f"{BASE}/organization/"
     assert answer("sponsors-and-collaborators") == [
         (T001, "lead sponsor", "Sun Yat-sen University", "OTHER", org + "sun-yat-sen-university"),
-        (T001, "collaborator", "CSPC Ouyi Pharmaceutical Co., Ltd.", None, org + "cspc-ouyi-pharmaceutical"),
-        (T001, "collaborator", "Shanghai Junshi Bioscience Co., Ltd.", None, org + "shanghai-junshi-bioscience"),
-        (T001, "collaborator", "The First Affiliated Hospital of Zhengzhou University", None,
+        # The classes as page 001 gives them under "Sponsors".
+        (T001, "collaborator", "CSPC Ouyi Pharmaceutical Co., Ltd.", "INDUSTRY", org + "cspc-ouyi-pharmaceutical"),
+        (T001, "collaborator", "Shanghai Junshi Bioscience Co., Ltd.", "OTHER", org + "shanghai-junshi-bioscience"),
+        (T001, "collaborator", "The First Affiliated Hospital of Zhengzhou University", "OTHER",
          org + "first-affiliated-hospital-zhengzhou-university"),
         (T000, "lead sponsor", "Sun Yat-sen University", "OTHER", org + "sun-yat-sen-university"),
         (T002, "lead sponsor", "Chongqing University Cancer Hospital", "OTHER", org + "chongqing-university-cancer-hospital"),
