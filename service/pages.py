@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime, parsedate_to_datetime
+from urllib.parse import quote
 
 import mimeparse
 from fastapi import APIRouter, Request
@@ -47,7 +48,15 @@ SUFFIXES = {".ttl": "text/turtle", ".jsonld": "application/ld+json", ".nt": "app
             ".rdf": "application/rdf+xml", ".html": "text/html"}
 RDF_FORMATS = {"text/turtle": RdfFormat.TURTLE, "application/ld+json": RdfFormat.JSON_LD,
                "application/n-triples": RdfFormat.N_TRIPLES, "application/rdf+xml": RdfFormat.RDF_XML}
-OFFERED = ["application/rdf+xml", "application/n-triples", "application/ld+json", "text/turtle", "text/html"]
+# In order of increasing preference: mimeparse gives a tie (``*/*``) to the last. Plain JSON is answered
+# with JSON-LD (a JSON document), and comes first so that any named RDF type wins over it.
+OFFERED = ["application/json", "application/rdf+xml", "application/n-triples", "application/ld+json", "text/turtle",
+           "text/html"]
+VOID_OFFERED = [media_type for media_type in OFFERED if media_type != "text/html"]
+SUFFIX_OF = {media_type: suffix for suffix, media_type in SUFFIXES.items()}
+# Resources named by one path segment, {base}/ontology (the owl:Ontology) and {base}/dataset (the void:Dataset);
+# every other IRI has a kind and a rest (``/{kind}/{rest}``).
+WHOLE = ("ontology", "dataset")
 
 
 def _describe(store, base: str, subject: str, memo: dict | None = None) -> list:
@@ -198,12 +207,20 @@ td{{vertical-align:top;padding:.2rem .6rem;border-bottom:1px solid #ddd}}code{{b
 </body></html>"""
 
 
-def _negotiate(request: Request, path: str) -> tuple[str, str]:
+def _negotiate(request: Request, path: str) -> tuple[str, str, bool]:
+    """The resource's path, the media type to send ("" if nothing acceptable), and whether it was chosen
+    by the Accept header (a suffix such as ``.ttl`` chooses without it)."""
     for suffix, media_type in SUFFIXES.items():
         if path.endswith(suffix):
-            return path[: -len(suffix)], media_type
-    accept = request.headers.get("accept") or "text/html"
-    return path, mimeparse.best_match(OFFERED, accept) or ""
+            return path[: -len(suffix)], media_type, False
+    return path, _best_media_type(OFFERED, request.headers.get("accept") or "text/html"), True
+
+
+def _best_media_type(offered: list[str], accept: str) -> str:
+    """The best of ``offered`` for an Accept header, or "". mimeparse compares media types as written, but
+    RFC 9110 (8.3.1) makes them case-insensitive: TEXT/TURTLE is text/turtle. Plain JSON gets JSON-LD."""
+    chosen = mimeparse.best_match(offered, accept.lower()) or ""
+    return "application/ld+json" if chosen == "application/json" else chosen
 
 
 @dataclass(frozen=True)
@@ -310,10 +327,18 @@ VoID/DCAT <a href="/.well-known/void">dataset description</a>. Provenance: each 
 def void(request: Request) -> Response:
     state: ServiceState = request.app.state.ctkg
     base = state.settings.base_iri
-    triples = [q.triple for q in state.store().quads_for_pattern(None, None, None, NamedNode(f"{base}/graph/dataset"))]
-    media_type = mimeparse.best_match(list(RDF_FORMATS)[::-1], request.headers.get("accept") or "text/turtle") or "text/turtle"
-    fmt = RDF_FORMATS[media_type]
-    return Response(serialize(triples, format=fmt), media_type=fmt.media_type, headers={"Vary": "Accept"})
+    media_type = _best_media_type(VOID_OFFERED, request.headers.get("accept") or "*/*")  # */*: Turtle
+    if not media_type:
+        return Response("none of the accepted media types is available: " + ", ".join(VOID_OFFERED) + "\n",
+                        status_code=406, media_type="text/plain", headers={"Vary": "Accept"})
+    # Sorted like a page's triples, so the same description gives the same bytes and ETag.
+    triples = sorted((q.triple for q in state.store().quads_for_pattern(None, None, None, NamedNode(f"{base}/graph/dataset"))),
+                     key=lambda t: (str(t.subject), str(t.predicate), str(t.object)))
+    body, sent_type = _serialise(triples, media_type, base)
+    headers = {"Vary": "Accept", "ETag": _etag(body)}
+    if _not_modified(request, headers["ETag"], None):
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=sent_type, headers=headers)
 
 
 @router.get("/context.jsonld", include_in_schema=False)
@@ -325,10 +350,29 @@ def context(request: Request) -> Response:
 
 @router.api_route("/{kind}/{rest:path}", methods=["GET", "HEAD"], include_in_schema=False)
 async def resource(kind: str, rest: str, request: Request) -> Response:
-    state: ServiceState = request.app.state.ctkg
     if kind not in KINDS:
         return _not_found(request, f"/{kind}/{rest}")
-    path, media_type = _negotiate(request, f"/{kind}/{rest}")
+    return await _resource(request, f"/{kind}/{rest}")
+
+
+def _whole_resource(path: str):
+    async def whole_resource(request: Request) -> Response:
+        return await _resource(request, path)
+    return whole_resource
+
+
+# /ontology and /dataset (and /ontology.ttl ...) by name: a route for any one segment would also take
+# /dumps and the like, which are meant to reach their own routes (by a redirect to their slash).
+for _name in WHOLE:
+    for _suffix in ("", *SUFFIXES):
+        router.add_api_route(f"/{_name}{_suffix}", _whole_resource(f"/{_name}{_suffix}"), methods=["GET", "HEAD"],
+                             include_in_schema=False)
+
+
+async def _resource(request: Request, asked: str) -> Response:
+    """The page of the IRI at ``asked`` (a local path, perhaps with a format suffix), negotiated."""
+    state: ServiceState = request.app.state.ctkg
+    path, media_type, negotiated = _negotiate(request, asked)
     job = PageJob(subject=state.settings.base_iri + path, media_type=media_type, base_iri=state.settings.base_iri)
     try:
         NamedNode(job.subject)
@@ -340,10 +384,15 @@ async def resource(kind: str, rest: str, request: Request) -> Response:
     page, cache_status = outcome
     if page is None:
         return _not_found(request, path)
+    # Only a page chosen by Accept depends on it; it also says which document it is (/trial/X.ttl ...).
+    varies = {"Vary": "Accept"} if negotiated else {}
     if not page.media_type:
         return Response("none of the accepted media types is available: " + ", ".join(OFFERED) + "\n",
-                        status_code=406, media_type="text/plain")
-    headers = {"Vary": "Accept", "ETag": page.etag, "X-Cache": cache_status}
+                        status_code=406, media_type="text/plain", headers=varies)
+    headers = {**varies, "ETag": page.etag, "X-Cache": cache_status}
+    if negotiated:
+        # Percent-encoded again (the route decoded it): a header is ASCII, and "%" in a name stays "%25".
+        headers["Content-Location"] = quote(path + SUFFIX_OF[job.media_type], safe="/:@!$&'()*+,;=-._~")
     if page.modified is not None:
         headers["Last-Modified"] = format_datetime(page.modified, usegmt=True)
     if _not_modified(request, page.etag, page.modified):
@@ -398,32 +447,47 @@ def build_page(store, job: PageJob, memo: dict | None = None) -> PageAnswer | No
         trials = _trials_of(store, base, subject, triples)
         body = _html_page(subject, triples, base, jsonld, trials).encode("utf-8")
         media = "text/html; charset=utf-8"
-    elif job.media_type == "application/ld+json":
-        body, media = compact_jsonld(triples, base), job.media_type
     else:
-        fmt = RDF_FORMATS[job.media_type]
-        body = serialize(triples, format=fmt, prefixes=prefixes(base) if fmt == RdfFormat.TURTLE else None)
-        media = fmt.media_type
-    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    modified = _last_modified(store, base, subject)
-    edited = _last_curator_edit(store, base, subject)
-    if edited is not None and (modified is None or edited > modified):
-        modified = edited  # else If-Modified-Since would answer 304 with the page from before the fix
-    return PageAnswer(body, media, etag, modified)
+        body, media = _serialise(triples, job.media_type, base)
+    # A page changes when its record does, but also with every store version: a rebuild names its build and
+    # may relabel what the page links to, and a curator's fix changes the trial's graph. With any of them
+    # left out, If-Modified-Since would answer 304 with the page from before.
+    times = [_record_updated(store, base, subject), _store_written(store, base),
+             _last_curator_edit(store, base, subject)]
+    modified = max((t for t in times if t is not None), default=None)
+    return PageAnswer(body, media, _etag(body), modified)
 
 
-def _last_modified(store, base: str, subject: str) -> datetime | None:
-    """When the record behind the resource last changed: a trial's (and its parts') registry update date;
-    for shared resources (drugs, conditions, ontology terms ...) the build that wrote them."""
+def _serialise(triples: list, media_type: str, base: str) -> tuple[bytes, str]:
+    """Triples as one of the RDF_FORMATS (pages and VoID alike): Turtle with the graph's prefixes, JSON-LD
+    compacted with the published context; and the media type to send."""
+    if media_type == "application/ld+json":
+        return compact_jsonld(triples, base), media_type
+    fmt = RDF_FORMATS[media_type]
+    return serialize(triples, format=fmt, prefixes=prefixes(base) if fmt == RdfFormat.TURTLE else None), fmt.media_type
+
+
+def _etag(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _record_updated(store, base: str, subject: str) -> datetime | None:
+    """A trial's (and its parts') registry update date; None for anything else."""
+    if not subject.startswith(f"{base}/trial/"):
+        return None
     ctkg = base + "/ontology/"
-    if subject.startswith(f"{base}/trial/"):
-        trial = NamedNode("/".join(subject.split("/")[: len(f"{base}/trial/X".split("/"))]))
-        for prop in ("lastUpdatePostedDate", "sourceLastUpdated"):
-            for quad in store.quads_for_pattern(trial, NamedNode(ctkg + prop), None, None):
-                return _as_datetime(quad.object.value)
-        for quad in store.quads_for_pattern(trial, NamedNode(PROV_DERIVED), None, None):
-            for inner in store.quads_for_pattern(quad.object, NamedNode(ctkg + "sourceLastUpdated"), None, None):
-                return _as_datetime(inner.object.value)
+    trial = NamedNode("/".join(subject.split("/")[: len(f"{base}/trial/X".split("/"))]))
+    for prop in ("lastUpdatePostedDate", "sourceLastUpdated"):
+        for quad in store.quads_for_pattern(trial, NamedNode(ctkg + prop), None, None):
+            return _as_datetime(quad.object.value)
+    for quad in store.quads_for_pattern(trial, NamedNode(PROV_DERIVED), None, None):
+        for inner in store.quads_for_pattern(quad.object, NamedNode(ctkg + "sourceLastUpdated"), None, None):
+            return _as_datetime(inner.object.value)
+    return None
+
+
+def _store_written(store, base: str) -> datetime | None:
+    """When the store version was written: the dataset's dcterms:modified (the build, or a curator's update)."""
     for quad in store.quads_for_pattern(NamedNode(f"{base}/dataset"), NamedNode(DCTERMS + "modified"), None, None):
         return _as_datetime(quad.object.value)
     return None
@@ -506,7 +570,7 @@ def compact_jsonld(triples: list, base: str) -> bytes:
 def _not_found(request: Request, path: str) -> Response:
     message = (f"Nothing is known about {path} in this graph. Trials live at /trial/NCTxxxxxxxx; "
                "drugs at /drug/<name>; try the SPARQL endpoint at /sparql or the home page at /.")
-    if "text/html" in (request.headers.get("accept") or ""):
+    if "text/html" in (request.headers.get("accept") or "").lower():
         return HTMLResponse(f"<!doctype html><title>Not found</title><h1>Not found</h1><p>{html.escape(message)}</p>"
                             '<p><a href="/">Home</a> · <a href="/sparql">SPARQL</a></p>', status_code=404)
     return Response(message + "\n", status_code=404, media_type="text/plain")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from datetime import date, datetime, timezone
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 import rdflib
 from rdflib.compare import isomorphic
 
-from conftest import parse_rdf as parse, serving
+from conftest import BUILD_TIME, parse_rdf as parse, serving
 
 BASE = "http://localhost:8000"
 DUMP_FORMATS = {"ctkg.nq.gz": "nquads", "ctkg.trig.gz": "trig", "ctkg.ttl.gz": "turtle", "ctkg.jsonld.gz": "json-ld"}
@@ -83,10 +84,11 @@ def test_json_ld_carries_the_published_context_and_equals_the_turtle(server):
     ("/trial/NCT06281886/arm/1", "2025-11-17"),        # a trial's parts share its date
     ("/trial/NCT07581821", "2026-06-07"),              # page 004: "Last updated 2026-06-07"
 ])
-def test_last_modified_comes_from_the_record(server, path, updated):
+def test_last_modified_is_the_later_of_the_record_and_the_build(server, path, updated):
+    """Last-Modified is the record's update date, or the build's time (BUILD_TIME) when that is later."""
     response = httpx.get(server + path, headers={"Accept": "text/turtle"})
     modified = parsedate_to_datetime(response.headers["last-modified"])
-    assert modified.date().isoformat() == updated
+    assert modified.date() == max(date.fromisoformat(updated), BUILD_TIME.date())
     weak = httpx.get(server + path, headers={"Accept": "text/turtle", "If-None-Match": "W/" + response.headers["etag"]})
     assert weak.status_code == 304
     later = httpx.get(server + path, headers={"Accept": "text/turtle", "If-Modified-Since": "Sat, 01 Jan 2028 00:00:00 GMT"})
@@ -142,3 +144,22 @@ def test_shared_resources_list_their_trials(server, path, trials):
     page = httpx.get(server + path, headers={"Accept": "text/html"}).text
     section = page.split("<h2>Trials</h2>", 1)[1].split("</ul>", 1)[0]
     assert [link.split('"')[0] for link in section.split('href="/trial/')[1:]] == trials
+
+
+def test_a_rebuild_makes_pages_modified_again(tmp_path):
+    """The same records built again later give a trial page a new ETag and a later Last-Modified (the second
+    build's time), so a cache revalidating with the first Last-Modified gets the new page, not 304."""
+    from kg.build import build
+    from kg.settings import Settings
+
+    later = datetime(2026, 3, 1, tzinfo=timezone.utc)  # after BUILD_TIME and after page 000's 2025-11-17
+    settings = Settings(store_dir=tmp_path / "store", write_dumps=False)
+    build(settings, build_time=BUILD_TIME)
+    with serving(settings.store_dir) as url:
+        first = httpx.get(url + "/trial/NCT06281886", headers={"Accept": "text/turtle"})
+        assert parsedate_to_datetime(first.headers["last-modified"]) == BUILD_TIME
+        build(settings, build_time=later)  # swapped in under the running server
+        second = httpx.get(url + "/trial/NCT06281886", headers={
+            "Accept": "text/turtle", "If-Modified-Since": first.headers["last-modified"]})
+    assert second.status_code == 200 and second.headers["etag"] != first.headers["etag"]
+    assert parsedate_to_datetime(second.headers["last-modified"]) == later

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
 import rdflib
 from rdflib.compare import isomorphic
 
-from conftest import parse_rdf as parse
+from conftest import BUILD_TIME, parse_rdf as parse
 
 BASE = "http://localhost:8000"
 IRIS = ["/trial/NCT06281886", "/trial/NCT06281886/arm/1", "/trial/NCT06281886/intervention/4", "/drug/toripalimab",
@@ -96,3 +97,82 @@ def test_last_build_report_is_served(server):
     response = httpx.get(server + "/validate/report", headers={"Accept": "application/json"})
     assert response.status_code == 200 and response.json()["conforms"] is True
     assert "Validation report" in httpx.get(server + "/validate/report", headers={"Accept": "text/html"}).text
+
+
+VOID = rdflib.Namespace("http://rdfs.org/ns/void#")
+
+
+@pytest.mark.parametrize("path,rdf_type", [("/ontology", rdflib.OWL.Ontology),   # ontology/ctkg.ttl: <ontology> a owl:Ontology
+                                           ("/dataset", VOID.Dataset)])          # kg/dataset.py: the void:Dataset
+def test_the_ontology_and_the_dataset_dereference(server, path, rdf_type):
+    """{base}/ontology and {base}/dataset answer where they are (no redirect to a slash), negotiated like any
+    IRI, with a suffix too, and with validators: the dataset was last modified by the build (BUILD_TIME)."""
+    response = httpx.get(server + path, headers={"Accept": "text/turtle"}, follow_redirects=False)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/turtle")
+    graph = rdflib.Graph().parse(data=response.content, format="turtle")
+    assert (rdflib.URIRef(BASE + path), rdflib.RDF.type, rdf_type) in graph
+    assert parsedate_to_datetime(response.headers["last-modified"]) == BUILD_TIME
+    assert httpx.get(server + path, headers={"Accept": "text/turtle", "If-None-Match": response.headers["etag"]},
+                     follow_redirects=False).status_code == 304
+    suffixed = httpx.get(server + path + ".ttl", follow_redirects=False)
+    assert suffixed.status_code == 200 and suffixed.content == response.content
+    html_page = httpx.get(server + path, headers={"Accept": "text/html"}, follow_redirects=False)
+    assert html_page.status_code == 200 and f"<code>{BASE}{path}</code>" in html_page.text
+
+
+def test_the_ontology_page_carries_its_title(server):
+    """The ontology's page holds what ontology/ctkg.ttl says of <ontology>."""
+    graph = parse(server, httpx.get(server + "/ontology.jsonld").content, "json-ld")
+    title = graph.value(rdflib.URIRef(BASE + "/ontology"), rdflib.DCTERMS.title)
+    assert title == rdflib.Literal("ctkg ontology", lang="en")
+
+
+@pytest.mark.parametrize("accept,sent,rdflib_format", [("TEXT/TURTLE", "text/turtle", "turtle"),
+                                                       ("Application/LD+JSON", "application/ld+json", "json-ld"),
+                                                       ("application/json", "application/ld+json", "json-ld")])
+def test_media_types_are_case_insensitive_and_json_gets_json_ld(server, accept, sent, rdflib_format):
+    """Media types in Accept match whatever their case (RFC 9110), and plain JSON is answered with JSON-LD."""
+    response = httpx.get(server + "/trial/NCT06281886", headers={"Accept": accept})
+    assert response.status_code == 200 and response.headers["content-type"].startswith(sent)
+    assert (rdflib.URIRef(BASE + "/trial/NCT06281886"), None, None) in parse(server, response.content, rdflib_format)
+    void = httpx.get(server + "/.well-known/void", headers={"Accept": accept})
+    assert void.status_code == 200 and void.headers["content-type"].startswith(sent)
+
+
+@pytest.mark.parametrize("accept,suffix", [("text/turtle", ".ttl"), ("application/ld+json", ".jsonld"),
+                                           ("application/n-triples", ".nt"), ("application/rdf+xml", ".rdf"),
+                                           ("text/html", ".html")])
+def test_negotiated_pages_name_their_document_and_suffixed_ones_do_not_vary(server, accept, suffix):
+    """/trial/X chosen by Accept varies by it and says which document it sent (Content-Location: /trial/X.ttl);
+    that document, fetched by its own URL, is the same bytes and does not depend on Accept."""
+    negotiated = httpx.get(server + "/trial/NCT07248696", headers={"Accept": accept})
+    assert "accept" in negotiated.headers["vary"].lower()
+    assert negotiated.headers["content-location"] == "/trial/NCT07248696" + suffix
+    document = httpx.get(server + negotiated.headers["content-location"], headers={"Accept": "image/png"})
+    assert document.status_code == 200 and document.content == negotiated.content
+    assert "accept" not in document.headers.get("vary", "").lower() and "content-location" not in document.headers
+    revalidated = httpx.get(server + "/trial/NCT07248696", headers={"Accept": accept,
+                                                                   "If-None-Match": negotiated.headers["etag"]})
+    assert revalidated.status_code == 304
+    assert revalidated.headers["content-location"] == negotiated.headers["content-location"]
+
+
+def test_void_has_prefixes_an_etag_and_refuses_what_it_cannot_send(server):
+    """/.well-known/void: Turtle with the graph's prefixes (void:Dataset, not the full IRI) for */* or no Accept,
+    an ETag honoured by If-None-Match, and 406 for an Accept it has nothing for."""
+    response = httpx.get(server + "/.well-known/void", headers={"Accept": "*/*"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/turtle")
+    assert "@prefix void: <http://rdfs.org/ns/void#>" in response.text and "void:Dataset" in response.text
+    assert "<http://rdfs.org/ns/void#Dataset>" not in response.text
+    graph = rdflib.Graph().parse(data=response.content, format="turtle")
+    modified = graph.value(rdflib.URIRef(BASE + "/dataset"), rdflib.DCTERMS.modified)
+    assert modified.toPython() == BUILD_TIME
+    with httpx.Client() as client:
+        del client.headers["accept"]
+        no_accept = client.get(server + "/.well-known/void")
+    assert no_accept.headers["content-type"].startswith("text/turtle") and no_accept.content == response.content
+    again = httpx.get(server + "/.well-known/void", headers={"If-None-Match": response.headers["etag"]})
+    assert again.status_code == 304 and not again.content
+    for accept in ("text/html", "image/png"):
+        refused = httpx.get(server + "/.well-known/void", headers={"Accept": accept})
+        assert refused.status_code == 406, accept
