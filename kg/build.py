@@ -173,6 +173,7 @@ def _build_unlocked(
 def _publish_reports(report: BuildReport, settings: Settings) -> None:
     """Written only once the build is served: the report served always describes the store served."""
     if report.validation is not None:
+        report.validation.failures = report.failures  # records that could not be read are in the report too
         write_reports(report.validation, settings)
 
 

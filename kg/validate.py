@@ -28,6 +28,7 @@ from rdflib.namespace import RDF, SH
 
 from kg.settings import Settings
 from kg.shacl_sparql import CompiledConstraint, compile_shapes
+from kg.sources import RecordFailure
 
 SEVERITY_ORDER = {"Violation": 0, "Warning": 1, "Info": 2}
 
@@ -71,17 +72,27 @@ class ResultRow:
     constraint: str | None
     source_file: str | None = None
     source_location: str | None = None
+    # The value as the RDF term it is in the graph, in N-Triples form (an IRI, a blank node, a typed or
+    # language-tagged literal); ``value`` is its lexical form only. The RDF reports write this one.
+    value_term: str | None = None
 
 
 @dataclass
 class ValidationReport:
     rows: list[ResultRow] = field(default_factory=list)
     trials: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    # Records that could not be read at all (so have no graph to validate): every report lists them.
+    failures: list[RecordFailure] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[str]:
+        """The failures as one line each: file, field, problem."""
+        return [str(failure) for failure in self.failures]
 
     @property
     def conforms(self) -> bool:
-        return not any(r.severity == "Violation" for r in self.rows)
+        # A record that could not be read was not checked at all: the input does not conform.
+        return not self.failures and not any(r.severity == "Violation" for r in self.rows)
 
     def counts_by_severity(self) -> dict[str, int]:
         return dict(Counter(r.severity for r in self.rows))
@@ -191,7 +202,7 @@ def _run_rules(store: pyoxigraph.Store, settings: Settings) -> list[ResultRow]:
     for rule in sparql_rules(settings.shapes_dir, settings.base_iri):
         for solution in _query(store, rule.query):
             row = _rule_row(rule, solution)
-            rows.setdefault((row.focus, row.path, row.shape, row.message, row.value), row)
+            rows.setdefault((row.focus, row.path, row.shape, row.message, row.value_term), row)
     return list(rows.values())
 
 
@@ -200,18 +211,42 @@ def _run_compiled(store: pyoxigraph.Store, settings: Settings, level: str = "dat
     rows = []
     for constraint in compiled_constraints(settings.shapes_dir, settings.base_iri, level):
         for solution in _query(store, constraint.query):
+            value = _solution_term(solution, "value")
             rows.append(ResultRow(trial=None, focus=_solution_value(solution, "this") or "", path=constraint.path,
-                                  value=_solution_value(solution, "value"), severity=constraint.severity,
-                                  message=constraint.message, shape=constraint.shape, constraint=constraint.component))
+                                  value=None if value is None else value.value, value_term=_nt(value),
+                                  severity=constraint.severity, message=constraint.message, shape=constraint.shape,
+                                  constraint=constraint.component))
     return rows
 
 
-def _solution_value(solution, name: str) -> str | None:
+def _solution_term(solution, name: str):
     try:
-        term = solution[name]
+        return solution[name]
     except (KeyError, IndexError):  # not a variable of this query
         return None
+
+
+def _solution_value(solution, name: str) -> str | None:
+    term = _solution_term(solution, name)
     return None if term is None else term.value
+
+
+def _nt(term) -> str | None:
+    """A pyoxigraph term in N-Triples form (what ``str`` gives), None for none."""
+    return None if term is None else str(term)
+
+
+def _rdflib_nt(term) -> str | None:
+    """An rdflib term in N-Triples form. Not rdflib's ``n3()``: that writes a literal with a line break in
+    Turtle's long quotes, which N-Triples does not have."""
+    if term is None:
+        return None
+    if isinstance(term, rdflib.Literal):
+        datatype = None if term.language or term.datatype is None else pyoxigraph.NamedNode(str(term.datatype))
+        return str(pyoxigraph.Literal(str(term), language=term.language, datatype=datatype))
+    if isinstance(term, rdflib.BNode):
+        return str(pyoxigraph.BlankNode(str(term)))
+    return str(pyoxigraph.NamedNode(str(term)))
 
 
 def _rule_row(rule: SparqlRule, solution) -> ResultRow:
@@ -219,7 +254,8 @@ def _rule_row(rule: SparqlRule, solution) -> ResultRow:
         return _solution_value(solution, name)
 
     message = re.sub(r"\{[?$](\w+)\}", lambda m: get(m.group(1)) or "", rule.message)
-    return ResultRow(trial=None, focus=get("this") or "", path=get("path"), value=get("value"), severity=rule.severity,
+    return ResultRow(trial=None, focus=get("this") or "", path=get("path"), value=get("value"),
+                     value_term=_nt(_solution_term(solution, "value")), severity=rule.severity,
                      message=message, shape=rule.constraint, constraint="SPARQLConstraintComponent")
 
 
@@ -257,6 +293,7 @@ def _rows(results: rdflib.Graph, trial: str | None) -> list[ResultRow]:
         severity = one(SH.resultSeverity) or ""
         rows.append(ResultRow(
             trial=trial, focus=one(SH.focusNode) or "", path=one(SH.resultPath), value=one(SH.value),
+            value_term=_rdflib_nt(results.value(result, SH.value)),
             severity=severity.rsplit("#", 1)[-1], message=one(SH.resultMessage) or "",
             shape=one(SH.sourceConstraint) or one(SH.sourceShape), constraint=(one(SH.sourceConstraintComponent) or "").rsplit("#", 1)[-1] or None,
         ))
@@ -398,7 +435,7 @@ def _add_rows(report: ValidationReport, rows, seen: set) -> None:
     """Append rows not yet reported: a concept linked from trials of several chunks is validated with
     each, and reported once."""
     for row in rows:
-        key = (row.focus, row.path, row.shape, row.message, row.value)
+        key = (row.focus, row.path, row.shape, row.message, row.value_term)
         if key not in seen:
             seen.add(key)
             report.rows.append(row)
@@ -478,12 +515,25 @@ def validate_trials(pairs, mapper, settings: Settings, workers: int | None = Non
 # ------------------------------------------------------------------ report formats
 
 
+def _failure_file(failure: RecordFailure) -> str:
+    return failure.file + (f"!{failure.member}" if failure.member else "")
+
+
 def to_json(report: ValidationReport) -> str:
     return json.dumps({
         "conforms": report.conforms, "trials": report.trials,
-        "counts": {"bySeverity": report.counts_by_severity(), "byShape": report.counts_by_shape()},
-        "results": [asdict(r) for r in report.rows], "errors": report.errors,
+        "counts": {"bySeverity": report.counts_by_severity(), "byShape": report.counts_by_shape(),
+                   "unreadableRecords": len(report.failures)},
+        "results": [asdict(r) for r in report.rows],
+        "failures": [{"source_file": _failure_file(f), "field": f.field, "message": f.message} for f in report.failures],
+        "errors": report.errors,
     }, indent=2, ensure_ascii=False)
+
+
+def _term(nt: str):
+    """The pyoxigraph term of an N-Triples term (``ResultRow.value_term``), read by Oxigraph's own parser."""
+    line = f"<urn:s> <urn:p> {nt} .".encode()
+    return next(iter(pyoxigraph.parse(line, format=pyoxigraph.RdfFormat.N_TRIPLES))).object
 
 
 def report_triples(report: ValidationReport, base: str):
@@ -509,7 +559,9 @@ def report_triples(report: ValidationReport, base: str):
         yield Triple(result, s("focusNode"), NamedNode(row.focus))
         if row.path:
             yield Triple(result, s("resultPath"), NamedNode(row.path))
-        if row.value is not None:
+        if row.value_term is not None:
+            yield Triple(result, s("value"), _term(row.value_term))
+        elif row.value is not None:  # a row made without its term (none of ours): its text is all there is
             yield Triple(result, s("value"), Literal(row.value))
         yield Triple(result, s("resultSeverity"), s(row.severity))
         yield Triple(result, s("resultMessage"), Literal(row.message))
@@ -523,6 +575,21 @@ def report_triples(report: ValidationReport, base: str):
             yield Triple(result, NamedNode(ctkg + "sourceFile"), Literal(row.source_file))
         if row.source_location:
             yield Triple(result, NamedNode(ctkg + "sourceLocation"), Literal(row.source_location))
+    # A record that could not be read is a violation like any other, so SHACL tools and sh:conforms count it.
+    # It has no IRI (none is minted for a record that was not read), so its focus is a blank node standing
+    # for the record; no shape was run, so there is no sh:sourceShape, and the extra type ctkg:RecordFailure
+    # tells these results apart. File and field go where every result has them.
+    for failure in report.failures:
+        result = BlankNode()
+        yield Triple(node, s("result"), result)
+        yield Triple(result, rdf_type, s("ValidationResult"))
+        yield Triple(result, rdf_type, NamedNode(ctkg + "RecordFailure"))
+        yield Triple(result, s("focusNode"), BlankNode())
+        yield Triple(result, s("resultSeverity"), s("Violation"))
+        yield Triple(result, s("resultMessage"), Literal(failure.message))
+        yield Triple(result, NamedNode(ctkg + "sourceFile"), Literal(_failure_file(failure)))
+        if failure.field:  # none for a record whose layout or syntax is wrong as a whole
+            yield Triple(result, NamedNode(ctkg + "sourceLocation"), Literal(failure.field))
 
 
 def to_graph(report: ValidationReport, base: str) -> rdflib.Graph:
@@ -540,16 +607,46 @@ def _short(value: str | None) -> str:
     return value.rsplit("/", 1)[-1].rsplit("#", 1)[-1] if "://" in value else value
 
 
+XSD_DATATYPE = re.compile(r"\^\^<http://www\.w3\.org/2001/XMLSchema#(\w+)>$")
+TEXT_VALUE_SHOWN = 200  # characters of a value in the text report: a criteria text runs to pages
+
+
+def _value_text(row: ResultRow) -> str | None:
+    """The value as written in N-Triples (quoted, so spaces and line breaks show), datatypes as xsd:."""
+    text = row.value_term if row.value_term is not None else row.value
+    if text is None:
+        return None
+    text = XSD_DATATYPE.sub(r"^^xsd:\1", text)
+    if len(text) > TEXT_VALUE_SHOWN:
+        text = text[:TEXT_VALUE_SHOWN] + f"… (cut at {TEXT_VALUE_SHOWN} characters; the JSON report has it whole)"
+    return text
+
+
+def _summary(report: ValidationReport) -> str:
+    counts = report.counts_by_severity()
+    unreadable = f"{len(report.failures)} records could not be read; " if report.failures else ""
+    return (f"{len(report.trials)} trials; {unreadable}"
+            + ", ".join(f"{counts.get(s, 0)} {s.lower()}s" for s in SEVERITY_ORDER)
+            + ("; conforms" if report.conforms else "; does not conform"))
+
+
 def to_text(report: ValidationReport) -> str:
-    lines = [f"{'severity':<9} {'trial':<12} {'focus':<28} {'path':<22} message / source"]
+    lines = []
+    if report.failures:
+        lines.append(f"Records that could not be read ({len(report.failures)}):")
+        lines.extend(f"  {failure}" for failure in report.failures)  # file [field]: problem
+        lines.append("")
+    lines.append(f"{'severity':<9} {'trial':<12} {'focus':<28} {'path':<22} message / value / source")
+    indent = " " * (9 + 12 + 28 + 22 + 4)
     for r in report.rows:
         focus = r.focus.split("/trial/", 1)[-1] if "/trial/" in r.focus else _short(r.focus)
         lines.append(f"{r.severity:<9} {r.trial or '-':<12} {focus[:28]:<28} {_short(r.path)[:22]:<22} {r.message}")
+        value = _value_text(r)
+        if value is not None:
+            lines.append(f"{indent}value {value}")
         if r.source_location or r.source_file:
-            lines.append(f"{'':<9} {'':<12} {'':<28} {'':<22} at {r.source_file or ''} {r.source_location or ''}".rstrip())
-    counts = report.counts_by_severity()
-    lines.append(f"{len(report.trials)} trials; " + ", ".join(f"{counts.get(s, 0)} {s.lower()}s" for s in SEVERITY_ORDER)
-                 + ("; conforms" if report.conforms else "; does not conform"))
+            lines.append(f"{indent}at {r.source_file or ''} {r.source_location or ''}".rstrip())
+    lines.append(_summary(report))
     return "\n".join(lines) + "\n"
 
 
@@ -567,11 +664,19 @@ def to_html(report: ValidationReport) -> str:
         ".Violation{color:#a00;font-weight:bold}.Warning{color:#a60}.Info{color:#06a}</style></head><body>",
         "<h1>Validation report</h1>",
         f"<p>{'Conforms' if report.conforms else '<b>Does not conform</b>'}: {len(report.trials)} trials; "
+        + (f"<span class='Violation'>{len(report.failures)} records could not be read</span>; " if report.failures else "")
         + ", ".join(f"<span class='{s}'>{counts.get(s, 0)} {s.lower()}s</span>" for s in SEVERITY_ORDER) + "</p>",
         "<h2>By shape</h2><table><tr><th>shape</th><th>results</th></tr>"
         + "".join(f"<tr><td>{e(_short(k))}</td><td>{v}</td></tr>" for k, v in sorted(report.counts_by_shape().items()))
         + "</table>",
     ]
+    if report.failures:  # first: these records were not checked at all
+        parts.append("<h2 id='unreadable'>Records that could not be read</h2>"
+                     "<table><tr><th>source file</th><th>field</th><th>problem</th></tr>")
+        for f in report.failures:
+            parts.append(f"<tr><td><code>{e(_failure_file(f))}</code></td><td>{e(f.field or '')}</td>"
+                         f"<td class='Violation'>{e(f.message)}</td></tr>")
+        parts.append("</table>")
     by_trial: dict[str, list[ResultRow]] = {}
     for row in report.rows:
         by_trial.setdefault(row.trial or "(ontology and concepts)", []).append(row)
@@ -617,18 +722,23 @@ def validate_paths(settings: Settings, paths) -> ValidationReport:
     """Validate records before they are loaded: read, map, validate each trial graph."""
     from kg.concepts import load_concepts
     from kg.mapping import Mapper
-    from kg.sources import RecordFailure, read_records
+    from kg.sources import read_records
 
     mapper = Mapper(settings.base_iri, load_concepts(settings.ontology_dir / "concepts"))
-    pairs, errors = [], []
+    pairs, failures = [], []
     for record in read_records(paths):
         if isinstance(record, RecordFailure):
-            errors.append(str(record))
-        else:
+            failures.append(record)
+            continue
+        try:
             pairs.append((record, mapper.map_trial(record)))
+        except ValueError as exc:  # as in kg build: e.g. a value no IRI can hold; the other records still go on
+            source = record.source
+            failures.append(RecordFailure(source.file if source else "?", f"cannot map {record.nct_id}: {exc}",
+                                          member=source.member if source else None))
     report = validate_trials(pairs, mapper, settings)
     report.rows = validate_ontology(settings) + report.rows
-    report.errors = errors
+    report.failures = failures
     return report
 
 
