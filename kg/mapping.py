@@ -8,6 +8,8 @@ types of organizations and places that no concept table describes, so nothing is
 
 from __future__ import annotations
 
+from pathlib import PurePath
+
 from dataclasses import dataclass, field
 from urllib.parse import quote
 from datetime import datetime, timezone
@@ -443,7 +445,11 @@ class Mapper:
         add(t, iri(PROV, "wasDerivedFrom"), record)
         add(record, TYPE, c("RecordProvenance"))
         add(record, LABEL, Literal(f"source record of {trial.nct_id}"))
-        add(record, iri(DCTERMS, "source"), Literal(source.file))
+        # The file's name, not its path: the path says where the build ran (and changes with the working
+        # directory), which a published graph should neither reveal nor depend on. The hash names the bytes.
+        add(record, iri(DCTERMS, "source"), Literal(PurePath(source.file).name))
+        # Every layout copies a ClinicalTrials.gov registration: the registry's page is the primary source.
+        add(record, iri(PROV, "hadPrimarySource"), NamedNode(expand("clinicaltrials", trial.nct_id)))
         if source.member:
             add(record, c("sourceMember"), Literal(source.member))
         add(record, c("sourceFormat"), Literal(source.format.value))

@@ -134,11 +134,13 @@ def test_partial_dates_and_ages_are_typed(ask):
 def test_each_trial_graph_has_provenance(ask, nct):
     """Each trial's named graph says which file (and its SHA-256) and format it came from."""
     digest = hashlib.sha256((DATA / SAMPLE_FILES[nct]).read_bytes()).hexdigest()
-    rows = ask(f'''SELECT ?file ?sha ?fmt {{ GRAPH ?g {{ ?g prov:wasDerivedFrom ?r ; dcterms:subject ?t .
+    rows = ask(f'''SELECT ?file ?sha ?fmt ?primary {{ GRAPH ?g {{ ?g prov:wasDerivedFrom ?r ; dcterms:subject ?t .
                    ?t ctkg:nctId "{nct}" . ?r dcterms:source ?file ; ctkg:sha256 ?sha ; ctkg:sourceFormat ?fmt ;
-                   }} ?g prov:wasGeneratedBy/prov:wasAssociatedWith ?software }}''')
+                   prov:hadPrimarySource ?primary }} ?g prov:wasGeneratedBy/prov:wasAssociatedWith ?software }}''')
     assert len(rows) == 1
-    assert rows[0]["file"].endswith(SAMPLE_FILES[nct]) and rows[0]["sha"] == digest
+    # The file's name alone (no path of the machine that built it), and the registry's page of the study.
+    assert rows[0]["file"] == SAMPLE_FILES[nct] and rows[0]["sha"] == digest
+    assert rows[0]["primary"] == f"https://www.clinicaltrials.gov/study/{nct}"
 
 
 def test_no_blank_nodes_in_trial_graphs(ask):
