@@ -59,11 +59,16 @@ def reports_dir(settings: Settings) -> Path:
     return settings.store_dir.parent / "reports"
 
 
+# The formats the build writes its report in (served at /validate/report), and their files.
+BUILD_REPORT_FILES = {"json": "last-build.json", "html": "last-build.html", "ttl": "last-build.ttl",
+                      "text": "last-build.txt"}
+
+
 def write_reports(report: ValidationReport, settings: Settings) -> None:
-    """The last build's validation report, as JSON and HTML, written whole then renamed into place."""
+    """The last build's validation report, as JSON, HTML, Turtle and text, written whole then renamed into place."""
     folder = reports_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    for fmt, name in (("json", "last-build.json"), ("html", "last-build.html"), ("ttl", "last-build.ttl")):
+    for fmt, name in BUILD_REPORT_FILES.items():
         tmp = folder / f".{name}.tmp"
         try:
             tmp.write_text(render(report, fmt, settings.base_iri), encoding="utf-8")

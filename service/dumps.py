@@ -30,7 +30,7 @@ def listing(request: Request) -> Response:
     state: ServiceState = request.app.state.ctkg
     base = state.settings.base_iri
     _, files = _manifest(state)
-    wants = mimeparse.best_match(["application/json", "text/html"], request.headers.get("accept") or "text/html")
+    wants = mimeparse.best_match(["application/json", "text/html"], (request.headers.get("accept") or "text/html").lower())
     entries = [dict(vars(f), url=f"{base}/dumps/{f.name}") for f in files or []]
     if wants == "application/json":
         return JSONResponse({"dumps": entries, "void": f"{base}/.well-known/void"}, headers={"Vary": "Accept"})

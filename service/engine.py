@@ -80,7 +80,7 @@ class PageAnswer:
     body: bytes
     media_type: str               # as sent (with a charset for HTML); "" for the existence-only job
     etag: str                     # quoted, from the body
-    modified: datetime | None     # the record's last update or a curator's later edit
+    modified: datetime | None     # the latest of the record's update, the store's build and a curator's edit
 
 
 def check_no_service(query: str) -> None:

@@ -95,7 +95,7 @@ async def run_named(request: Request, query: NamedQuery) -> Response:
         terms = bind(query, raw)
     except QueryError as exc:
         return problem(400, str(exc))
-    accept = request.headers.get("accept", "*/*")
+    accept = request.headers.get("accept", "*/*").lower()  # media types are case-insensitive (RFC 9110)
     format_param = request.query_params.get("format")
     formats = _formats(accept, format_param)
     # A named query answers a table: a request that accepts only graph formats gets 406.

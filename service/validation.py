@@ -8,7 +8,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from kg.build import reports_dir
+from kg.build import BUILD_REPORT_FILES, reports_dir
+from kg.sources import RecordFailure
 from kg.validate import ValidationReport, render, validate_graph, validate_paths
 from service.state import ServiceState
 
@@ -21,9 +22,21 @@ REPORT_TYPES = {  # preferred last
 }
 
 
-def _report_format(request: Request) -> str:
-    accept = request.headers.get("accept") or "application/json"
-    return REPORT_TYPES.get(mimeparse.best_match(list(REPORT_TYPES), accept), "json")
+POSTED = "(request body)"  # what reports name as the source file of a record sent to POST /validate
+
+
+def _report_format(request: Request, formats=None) -> str | None:
+    """The report format the Accept header asks for (JSON without one), among ``formats`` (all by default);
+    None when none is acceptable. Media types are compared case-insensitively (RFC 9110)."""
+    offered = [media for media, fmt in REPORT_TYPES.items() if formats is None or fmt in formats]
+    accept = (request.headers.get("accept") or "application/json").lower()
+    return REPORT_TYPES.get(mimeparse.best_match(offered, accept))
+
+
+def _not_acceptable(formats) -> Response:
+    offered = [media for media, fmt in REPORT_TYPES.items() if fmt in formats]
+    return PlainTextResponse("none of the accepted media types is available: " + ", ".join(offered) + "\n",
+                             status_code=406, headers={"Vary": "Accept"})
 
 
 def _response(report: ValidationReport, fmt: str, state: ServiceState, status: int = 200) -> Response:
@@ -47,6 +60,11 @@ def _validate_body(body: bytes, content_type: str, state: ServiceState) -> Valid
         path = Path(folder) / "posted-record"
         path.write_bytes(body)
         report = validate_paths(settings, [path])
+    # The temporary file's path means nothing to the caller (and tells where the server keeps its files).
+    for row in report.rows:
+        if row.source_file:
+            row.source_file = POSTED
+    report.failures = [RecordFailure(POSTED, f.message, field=f.field) for f in report.failures]
     return report
 
 
@@ -65,16 +83,20 @@ async def validate(request: Request) -> Response:
         return PlainTextResponse(f"cannot read the data as {content_type or 'a record'}: {exc}\n", status_code=400)
     if report.errors and not report.trials:
         return PlainTextResponse("cannot read the record: " + "; ".join(report.errors) + "\n", status_code=400)
-    return _response(report, _report_format(request), state)
+    fmt = _report_format(request)
+    if fmt is None:
+        return _not_acceptable(set(REPORT_TYPES.values()))
+    return _response(report, fmt, state)
 
 
 @router.get("/validate/report", summary="The validation report of the last build")
 def last_report(request: Request) -> Response:
     state: ServiceState = request.app.state.ctkg
-    fmt = _report_format(request)
-    extension = {"json": "json", "html": "html", "ttl": "ttl"}.get(fmt, "json")
-    path = reports_dir(state.settings) / f"last-build.{extension}"
+    fmt = _report_format(request, BUILD_REPORT_FILES)  # the formats the build wrote
+    if fmt is None:
+        return _not_acceptable(BUILD_REPORT_FILES)
+    path = reports_dir(state.settings) / BUILD_REPORT_FILES[fmt]
     if not path.exists():
         return PlainTextResponse("no build report yet: run `kg build`\n", status_code=404)
-    media = {"json": "application/json", "html": "text/html", "ttl": "text/turtle"}[extension]
+    media = {v: k for k, v in REPORT_TYPES.items()}[fmt]
     return Response(path.read_bytes(), media_type=media, headers={"Vary": "Accept"})

@@ -84,6 +84,8 @@ def test_post_validate_a_raw_page_and_turtle(server):
     report = response.json()
     assert response.status_code == 200 and report["conforms"] is False
     assert [r["shape"].rsplit("/", 1)[-1] for r in report["results"] if r["severity"] == "Violation"] == ["Trial-enrollment"]
+    # The server's temporary file is not the caller's business: the source is the request body.
+    assert {r["source_file"] for r in report["results"] if r["source_file"]} == {"(request body)"}
     turtle = '@prefix ctkg: <http://localhost:8000/ontology/> . <http://localhost:8000/trial/X> a ctkg:Trial ; ctkg:nctId "NCT1" .'
     html_report = httpx.post(server + "/validate", content=turtle.encode(),
                              headers={"Content-Type": "text/turtle", "Accept": "text/html"})
@@ -93,10 +95,19 @@ def test_post_validate_a_raw_page_and_turtle(server):
 
 
 def test_last_build_report_is_served(server):
-    """GET /validate/report serves the last build's report (JSON and HTML)."""
+    """GET /validate/report serves the last build's report (JSON, HTML, Turtle, text); 406 for another type."""
     response = httpx.get(server + "/validate/report", headers={"Accept": "application/json"})
     assert response.status_code == 200 and response.json()["conforms"] is True
     assert "Validation report" in httpx.get(server + "/validate/report", headers={"Accept": "text/html"}).text
+    turtle = httpx.get(server + "/validate/report", headers={"Accept": "Text/Turtle"})
+    graph = rdflib.Graph().parse(data=turtle.content, format="turtle")
+    SH = rdflib.Namespace("http://www.w3.org/ns/shacl#")
+    assert (None, SH.conforms, rdflib.Literal(True)) in graph
+    text = httpx.get(server + "/validate/report", headers={"Accept": "text/plain"})
+    assert text.headers["content-type"].startswith("text/plain") and text.text.rstrip().endswith("conforms")
+    for unavailable in ("application/ld+json", "image/png"):
+        refused = httpx.get(server + "/validate/report", headers={"Accept": unavailable})
+        assert refused.status_code == 406 and "application/json" in refused.text
 
 
 VOID = rdflib.Namespace("http://rdfs.org/ns/void#")
