@@ -140,6 +140,8 @@ def bind_value(query: NamedQuery, param: Param, raw: str):
     if param.type == "string":
         if len(raw) > 500:
             raise fail("longer than 500 characters")
+        if not raw.strip():  # would match nothing, silently: say so instead
+            raise fail("empty: give a value, or leave the parameter out for its default")
         return Literal(raw)
     if param.type == "integer":
         if not re.fullmatch(r"[+-]?\d{1,18}", raw.strip()):

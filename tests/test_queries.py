@@ -146,6 +146,9 @@ def test_parameters_are_typed_and_validated(library):
     for bad in ("2027-13-01", "20261215", "2027W011", "2027-1-1"):
         with pytest.raises(QueryError, match="not a date"):
             bind(library["stale-status"], {"as_of": bad})
+    for empty in ("", "  "):
+        with pytest.raises(QueryError, match="'drug_name'.*empty"):
+            bind(library["trials-by-drug"], {"drug_name": empty})
     assert bind(library["trials-by-drug-class"], {"drug_class": "ctkg:Taxane"})["drug_class"].value == \
         f"{BASE}/ontology/Taxane"
 
