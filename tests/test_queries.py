@@ -218,12 +218,13 @@ def test_q_trials_for_condition(answer):
 
 
 def test_q_sites_by_status(answer):
-    # Coordinates: the GeoNames coordinates of the city in ontology/concepts/places.yaml.
+    # Coordinates: the GeoNames coordinates of the city in ontology/concepts/places.yaml. The site's own
+    # status: page 001 says "Site Status RECRUITING"; the TrialFinder page (004) gives none.
     assert answer("sites-by-status") == [
         ("RECRUITING", "China", "Guangzhou", "Sun Yat-sen University Cancer Center", T001, "23.11667", "113.25",
-         f"{BASE}/place/guangzhou"),
+         f"{BASE}/place/guangzhou", "RECRUITING"),
         ("RECRUITING", "China", "Zhuhai", "Fifth Affiliated Hospital of Sun Yat-sen University", T004, "22.27694",
-         "113.56778", f"{BASE}/place/zhuhai"),
+         "113.56778", f"{BASE}/place/zhuhai", None),
     ]
     active = answer("sites-by-status", status="ACTIVE_NOT_RECRUITING")
     assert [(row[2], row[3], row[4]) for row in active] == [
