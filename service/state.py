@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi import Request
 from fastapi.responses import Response
-from pyoxigraph import Literal, NamedNode, Quad, RdfFormat, Store, serialize
+from pyoxigraph import BlankNode, Literal, NamedNode, Quad, RdfFormat, Store, serialize
 
 from kg.namespaces import DCTERMS, RDF, SD, iri
 from kg.settings import Settings
@@ -245,6 +245,22 @@ class ServiceState:
                 + ("updates need a curator's bearer token and are recorded."
                    if self.settings.update_tokens else "updates are refused."))).triple,
         ]
+        # The dataset: the union of all graphs as default graph, and the named graphs. The system graphs are
+        # listed; the trials' graphs (one per trial, hundreds of thousands at scale) are described by pattern.
+        default_graph = BlankNode()
+        triples += [
+            Quad(dataset, iri(RDF, "type"), iri(SD, "Dataset")).triple,
+            Quad(dataset, iri(SD, "defaultGraph"), default_graph).triple,
+            Quad(default_graph, iri(RDF, "type"), iri(SD, "Graph")).triple,
+            Quad(default_graph, iri(DCTERMS, "description"), Literal(
+                f"The union of all the named graphs below and of every trial's graph {base}/graph/NCTxxxxxxxx, "
+                "unless the request (default-graph-uri) or the query (FROM) names other graphs.")).triple,
+        ]
+        for name in ("ontology", "concepts", "dataset"):
+            named = BlankNode()
+            triples += [Quad(dataset, iri(SD, "namedGraph"), named).triple,
+                        Quad(named, iri(RDF, "type"), iri(SD, "NamedGraph")).triple,
+                        Quad(named, iri(SD, "name"), NamedNode(f"{base}/graph/{name}")).triple]
         if self.settings.update_tokens:
             triples.append(Quad(service, iri(SD, "supportedLanguage"), iri(SD, "SPARQL11Update")).triple)
         triples += [Quad(service, iri(SD, "resultFormat"), NamedNode(FORMATS + f)).triple for f in RESULT_FORMATS]

@@ -172,6 +172,11 @@ def test_service_description_on_get_without_query(server):
     assert (None, rdflib.RDF.type, SD.Service) in graph
     assert (None, rdflib.RDF.type, VOID.Dataset) in graph
     assert (None, rdflib.RDF.type, VOID.Linkset) in graph
+    # The default dataset is an sd:Dataset with its default graph and the system graphs by name.
+    dataset = next(graph.objects(None, SD.defaultDataset))
+    assert (dataset, rdflib.RDF.type, SD.Dataset) in graph and graph.value(dataset, SD.defaultGraph) is not None
+    names = {str(graph.value(n, SD.name)) for n in graph.objects(dataset, SD.namedGraph)}
+    assert names == {f"http://localhost:8000/graph/{g}" for g in ("ontology", "concepts", "dataset")}
 
 
 def test_cors_for_browser_clients(server):
