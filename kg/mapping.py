@@ -322,8 +322,14 @@ class Mapper:
             add(t, c("collaborator"), collaborator)
             add(t, c("collaboratorName"), Literal(org.name))
             if org.agency_class:
-                # As this record classes it; written in the trial's graph, so each trial keeps its own word.
-                add(collaborator, c("agencyClass"), Literal(org.agency_class.value))
+                # The class is what this record says of the collaborator: it belongs to the trial, so it goes
+                # on a node of the trial's own. On a shared organization it would be repeated in every trial
+                # graph that names it (and the union default graph would repeat it as often).
+                collaboration = self.mint.trial_part(trial.nct_id, "collaboration", index)
+                add(t, c("hasCollaboration"), collaboration)
+                add(collaboration, TYPE, c("Collaboration"))
+                add(collaboration, c("collaborationWith"), collaborator)
+                add(collaboration, c("agencyClass"), Literal(org.agency_class.value))
 
     def _person(self, node, name, role, add) -> None:
         add(node, TYPE, self.c("Person"))
