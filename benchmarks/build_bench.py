@@ -149,7 +149,7 @@ def each_phase(settings: Settings, paths: list[Path], folder: Path, sample: int)
     trials = timed("parse", lambda: [t for raw in raws for t in raw.parse() if not isinstance(t, RecordFailure)])
     mapper = worker.mapper
     pairs = timed("resolve+map", lambda: [(t, mapper.map_trial(t)) for t in trials])
-    quads = sum(len(m.triples) for _, m in pairs)
+    quads = sum(len(m.triples) + len(m.shared) for _, m in pairs)
     data = timed("serialise", lambda: b"".join(m.nquads() for _, m in pairs), count_of=lambda _: len(pairs))
     timed("validate", lambda: validate_chunk(pairs, worker.concepts, settings) and pairs)
     store = Store(str(folder / "phases-store"))

@@ -58,7 +58,7 @@ def worker(args) -> dict:
     seconds, trials, quads, counts = 0.0, 0, 0, Counter()
     for first in range(start, stop, chunk):
         pairs = [(t, mapper.map_trial(t)) for t in make_trials(range(first, min(first + chunk, stop)), synthetic, tables)]
-        quads += sum(len(m.triples) for _, m in pairs)
+        quads += sum(len(m.triples) + len(m.shared) for _, m in pairs)
         began = time.perf_counter()
         if engine == "sparql":
             report = validate_chunk(pairs, concepts, settings)

@@ -43,8 +43,8 @@ def describe(store: Store, base: str, build_time: datetime, build_id: str, data_
 
     # The statements of the data: every graph's, this description not counted (it is written after).
     # Statements, not distinct triples: counting those needs every triple in memory at once (134M at
-    # 580k trials). The build writes a triple into one graph only (tested on the shipped records), but
-    # for organizations and places no concept table names, described in each trial graph naming them.
+    # 580k trials). The build writes a triple into one graph only (tested), so the two agree; a curator's
+    # update could add a triple some other graph holds.
     triples = _count(store, "SELECT (COUNT(*) AS ?n) { GRAPH ?g { ?s ?p ?o } }")
     subjects = _count(store, "SELECT (COUNT(DISTINCT ?s) AS ?n) { GRAPH ?g { ?s ?p ?o } }")
     # VoID's entities: resources with an IRI in the dataset's own URI space (blank nodes and others' IRIs not).

@@ -92,5 +92,5 @@ class Minter:
         return self._iri("software", "ctkg", version)
 
     def system_graph(self, name: str) -> NamedNode:
-        """ontology, concepts, dataset."""
+        """ontology, concepts, dataset, entities (organizations and places no concept table names)."""
         return self._iri("graph", name)

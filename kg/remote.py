@@ -364,7 +364,13 @@ def load_build(settings: Settings, mapper: Mapper, accepted: Iterable[tuple[Name
     system = Minter(settings.base_iri)
     ontology_graph, concepts_graph, dataset_graph = (system.system_graph(n) for n in ("ontology", "concepts", "dataset"))
     system_groups = [(ontology_graph, list(ontology_quads(settings))), (concepts_graph, list(mapper.concept_quads()))]
-    written = {dataset_graph.value}
+    # The organizations and places no concept table names come with the trials that name them, into one
+    # shared graph (each triple once: the store keeps a set). A whole build starts it afresh (dropped in the
+    # first request); an update adds to it.
+    entities_graph = system.system_graph("entities")
+    if not update:
+        system_groups.append((entities_graph, []))
+    written = {dataset_graph.value, entities_graph.value}
 
     def noting_names(groups):
         for graph, quads in groups:

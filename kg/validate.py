@@ -11,6 +11,7 @@ the compiled engine is tested against. Drug classes are validated once against t
 from __future__ import annotations
 
 import html
+import itertools
 import re
 import json
 import os
@@ -448,7 +449,7 @@ def _sort_rows(report: ValidationReport) -> None:
 def _validate_mapped(mapped_trials: list, sources: dict, concepts: dict, settings: Settings) -> ValidationReport:
     """Validate mapped trials together in one store. ``sources``: the records by NCT id, to locate results
     (may be empty); ``concepts``: concept quads by subject (``concepts_by_subject``)."""
-    objects = (o for mapped in mapped_trials for _, _, o in mapped.triples)
+    objects = (o for mapped in mapped_trials for _, _, o in (*mapped.triples, *mapped.shared))
     store = validation_store(linked_concepts(objects, concepts), settings)
     # The trials as N-Quads text, parsed by Oxigraph: as fast as making pyoxigraph quads in Python, and
     # the mapper keeps plain (s, p, o) tuples.
@@ -749,8 +750,11 @@ def validate_store(settings: Settings) -> ValidationReport:
     from kg.store import open_read_only
 
     store = open_read_only(settings.store_dir)
-    concepts = concepts_by_subject(
-        store.quads_for_pattern(None, None, None, pyoxigraph.NamedNode(f"{settings.base_iri}/graph/concepts")))
+    # What the trials link to: the curated concepts, and the organizations and places described once for
+    # all trials in the entities graph (their IRIs are minted apart from the concepts', so none is in both).
+    concepts = concepts_by_subject(itertools.chain(*(
+        store.quads_for_pattern(None, None, None, pyoxigraph.NamedNode(f"{settings.base_iri}/graph/{name}"))
+        for name in ("concepts", "entities"))))
     report = ValidationReport()
     seen: set = set()
     prefix = f"{settings.base_iri}/graph/NCT"

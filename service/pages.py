@@ -83,9 +83,10 @@ def _describe(store, base: str, subject: str, memo: dict | None = None) -> list:
 def _distinct_objects(store, node: NamedNode, prop: NamedNode | None) -> set:
     """The triples of ``node`` (with ``prop``, or any property) over the union of all graphs, each once.
 
-    Deduplicated in Oxigraph, before any Python object is made: a place or an organization that no
-    concept table names is described again in every trial graph that mentions it (Boston: in 1,620
-    graphs of the 10k store), and reading those copies quad by quad was most of a page's time."""
+    Deduplicated in Oxigraph, before any Python object is made: a triple held by several graphs comes
+    once per graph from the union (a curator's update may add one a build also wrote). Before places and
+    organizations no concept table names had their own graph, each was described in every trial graph
+    naming it (Boston: 1,620 graphs of the 10k store), and reading those copies was most of a page's time."""
     if prop is None:
         rows = store.query(f"SELECT DISTINCT ?p ?o {{ {node} ?p ?o }}", use_default_graph_as_union=True)
         return {Triple(node, row["p"], row["o"]) for row in rows}

@@ -256,7 +256,10 @@ class ServiceState:
                 f"The union of all the named graphs below and of every trial's graph {base}/graph/NCTxxxxxxxx, "
                 "unless the request (default-graph-uri) or the query (FROM) names other graphs.")).triple,
         ]
-        for name in ("ontology", "concepts", "dataset"):
+        store = self.store()
+        for name in ("ontology", "concepts", "dataset", "entities"):
+            if not store.contains_named_graph(NamedNode(f"{base}/graph/{name}")):
+                continue  # the entities graph when every organization and place is a curated concept
             named = BlankNode()
             triples += [Quad(dataset, iri(SD, "namedGraph"), named).triple,
                         Quad(named, iri(RDF, "type"), iri(SD, "NamedGraph")).triple,
@@ -264,7 +267,6 @@ class ServiceState:
         if self.settings.update_tokens:
             triples.append(Quad(service, iri(SD, "supportedLanguage"), iri(SD, "SPARQL11Update")).triple)
         triples += [Quad(service, iri(SD, "resultFormat"), NamedNode(FORMATS + f)).triple for f in RESULT_FORMATS]
-        store = self.store()
         triples += [q.triple for q in store.quads_for_pattern(None, None, None, NamedNode(f"{base}/graph/dataset"))]
         fmt = GRAPH_FORMATS.get(graph_format, RdfFormat.TURTLE)
         body = serialize(triples, format=fmt, prefixes={"sd": SD, "void": "http://rdfs.org/ns/void#"}

@@ -168,9 +168,8 @@ def test_void_linksets_count_links_per_vocabulary(ask):
 
 def test_each_triple_is_in_one_graph_only(ask):
     """The union default graph repeats a triple once for every graph that holds it, so a query would see
-    it twice (a target's type, a vocabulary's label): each triple is written into one graph only. (Not
-    so for an organization or place no concept table names, described in each trial graph that names
-    it; the shipped records have none.)"""
+    it twice (a target's type, a vocabulary's label): each triple is written into one graph only. (With
+    organizations and places no concept table names: test_queries, on real registry records.)"""
     repeated = ask("""SELECT ?s ?p ?o { GRAPH ?g1 { ?s ?p ?o } GRAPH ?g2 { ?s ?p ?o } FILTER(STR(?g1) < STR(?g2)) }
                       LIMIT 5""")
     assert repeated == []

@@ -388,8 +388,9 @@ def test_multi_phase_trials_give_one_row_with_both_phases(curation_store, librar
 
 
 def test_no_query_repeats_a_row_on_real_records(tmp_path_factory, library):
-    """Real registry records (25 sites, industry sponsors, organizations written into every trial graph
-    that names them) must not make any query repeat a row."""
+    """Real registry records (25 sites, industry sponsors, organizations and places no concept table names)
+    must not make any query repeat a row; those organizations and places are described once, in the
+    entities graph, so no triple is in two graphs and the union default graph repeats none."""
     from kg.build import build
     from kg.settings import Settings
     from kg.store import open_read_only
@@ -404,6 +405,10 @@ def test_no_query_repeats_a_row_on_real_records(tmp_path_factory, library):
         assert len(rows) == len(set(rows)), query.name
     sites = run(mixed, library["sites-by-status"], {"status": "COMPLETED"}, BASE)
     assert len(sites.rows) == 25  # NCT06131398 lists 25 sites, each kept even without a facility name
+    assert not mixed.query("ASK { GRAPH ?g1 { ?s ?p ?o } GRAPH ?g2 { ?s ?p ?o } FILTER(STR(?g1) < STR(?g2)) }")
+    uncurated = f"""SELECT ?g (COUNT(DISTINCT ?x) AS ?n) {{ GRAPH ?g {{ ?x <{BASE}/ontology/matchMethod> "unmatched" ;
+                    a ?type FILTER(?type IN (<{BASE}/ontology/Organization>, <{BASE}/ontology/Place>)) }} }} GROUP BY ?g"""
+    assert {row["g"].value: int(row["n"].value) for row in mixed.query(uncurated)}.keys() == {f"{BASE}/graph/entities"}
 
 
 def test_q_missing_dates(answer):
