@@ -36,7 +36,7 @@ from pyoxigraph import DefaultGraph, Literal, NamedNode, Quad, Store
 from pyparsing import ParseResults
 from rdflib import URIRef
 from rdflib.plugins.sparql.algebra import translateUpdate
-from rdflib.plugins.sparql.parser import parseUpdate
+from kg.sparql_text import parse_update
 from rdflib.plugins.sparql.parserutils import CompValue
 
 from kg.dumps import dumps_folder, prune_dumps, write_dumps
@@ -116,7 +116,7 @@ def check_update(text: str, using_graphs: list[str], using_named_graphs: list[st
     rdflib's update parser reads the text; a text it cannot read is refused rather than guessed at.
     """
     try:
-        tree = parseUpdate(text)
+        tree = parse_update(text)
     except Exception as exc:  # noqa: BLE001 - any parse failure is the caller's syntax error
         raise UpdateRefused(f"bad update: {exc}") from None
     names = _node_names(tree)
@@ -218,7 +218,7 @@ def written_graphs(text: str, base: str) -> set[str | None] | None:
     """The graphs an update can write, read from its text: IRIs, and None for the default graph.
     None when that cannot be told from the text (a template's GRAPH ?g, CLEAR ALL or NAMED)."""
     try:
-        update = translateUpdate(parseUpdate(text), base=base + "/")
+        update = translateUpdate(parse_update(text), base=base + "/")
     except Exception:  # noqa: BLE001 - Oxigraph ran it; if rdflib cannot follow, compare every graph
         return None
     graphs: set[str | None] = set()

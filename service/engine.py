@@ -91,10 +91,10 @@ def check_no_service(query: str) -> None:
     """
     if not SERVICE_KEYWORD.search(query):
         return
-    from rdflib.plugins.sparql.parser import parseQuery
+    from kg.sparql_text import parse_query
 
     try:
-        tree = parseQuery(query)
+        tree = parse_query(query)
     except Exception:  # noqa: BLE001 - any parse failure: refuse, do not guess
         raise QueryRefused("SERVICE is not allowed on this endpoint") from None
     if "ServiceGraphPattern" in repr(tree):

@@ -13,7 +13,6 @@ copy of the store and swapped in, with an audit trail (``kg.updates``). Bodies a
 
 from __future__ import annotations
 
-import re
 import secrets
 from urllib.parse import parse_qs
 
@@ -22,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from kg.sparql_text import names_its_dataset
 from kg.store import StoreBusy
 from kg.updates import UpdateRefused, UpdateTimeout, apply_update
 from service.engine import (
@@ -81,25 +81,6 @@ def _formats(accept: str, format_param: str | None) -> tuple[str, str] | None:
     if not select_match and not graph_match:
         return None
     return SELECT_TYPES.get(select_match, "json"), GRAPH_TYPES.get(graph_match, "ttl")
-
-
-# FROM or FROM NAMED followed by an IRI or a prefixed name: how a dataset clause starts. A cheap test;
-# rdflib's parser confirms, so the words in a comment or a string do not count.
-DATASET_CLAUSE = re.compile(r"\bFROM\s+(NAMED\b|<|[A-Za-z_][\w.-]*:|:)", re.I)
-
-
-def _names_its_dataset(query: str) -> bool:
-    """Whether the query has a dataset clause (FROM, FROM NAMED). Such a query is run on the dataset it
-    names, not on the union of all graphs (SPARQL 1.1 Query, 13.2). A query rdflib cannot parse is left
-    to the engine, which reports its syntax error."""
-    if not DATASET_CLAUSE.search(query):
-        return False
-    from rdflib.plugins.sparql.parser import parseQuery
-
-    try:
-        return "datasetClause" in parseQuery(query)[1]
-    except Exception:  # noqa: BLE001 - not ours to judge: the engine parses it again and says what is wrong
-        return False
 
 
 def _one(params: dict[str, list[str]], name: str) -> str | None:
@@ -173,9 +154,8 @@ async def sparql(request: Request) -> Response:
                             + ", ".join(SELECT_TYPES) + "; CONSTRUCT/DESCRIBE: " + ", ".join(GRAPH_TYPES))
     default_graphs = params.get("default-graph-uri")
     named_graphs = params.get("named-graph-uri")
-    union_default = default_graphs is None and named_graphs is None
-    if union_default and DATASET_CLAUSE.search(query):
-        union_default = not await run_in_threadpool(_names_its_dataset, query)
+    # The union of all graphs, unless the request or the query names the dataset.
+    union_default = default_graphs is None and named_graphs is None and not names_its_dataset(query)
     job = Job(
         query=query, base_iri=state.settings.base_iri + "/", select_format=formats[0], graph_format=formats[1],
         limit=state.settings.result_limit, default_graphs=default_graphs, named_graphs=named_graphs,

@@ -140,6 +140,24 @@ def test_a_dataset_clause_in_the_query_is_honoured(server):
     assert ncts(commented) == TRIALS
 
 
+def test_a_dataset_clause_is_honoured_under_concurrent_queries_on_a_fresh_server(built, tmp_path):
+    """Sixteen FROM queries at once, the first a new server gets: each runs on the graph it names."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from conftest import copy_store, serving
+
+    settings, _ = built
+    copy_store(settings.store_dir, tmp_path / "store")
+    query = PREFIX + "SELECT ?nct FROM <http://localhost:8000/graph/NCT07248696> { ?t ctkg:nctId ?nct }"
+    with serving(tmp_path / "store", CTKG_CACHE_ENTRIES="0", CTKG_WARM_QUERIES="false") as url:
+        def ask(_):
+            return _ncts_from_json(httpx.get(url + "/sparql", params={"query": query}, timeout=60).json())
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(ask, range(16)))
+        assert answers == [["NCT07248696"]] * 16
+        assert ask(None) == ["NCT07248696"]
+
+
 def test_media_types_are_case_insensitive_and_head_answers_as_get(server):
     response = httpx.get(server + "/sparql", params={"query": LIST_TRIALS},
                          headers={"Accept": "Application/SPARQL-Results+XML"})
