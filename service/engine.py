@@ -180,14 +180,21 @@ class _Worker:
 
     def wait_ready(self, timeout: float = 120.0) -> None:
         """Wait until the worker has opened the store (once); a worker that cannot is an error."""
-        if self.ready:
-            return
-        if not self.connection.poll(timeout):
+        if not self.ready_within(timeout):
             raise RuntimeError("a query worker did not start")
+
+    def ready_within(self, timeout: float) -> bool:
+        """Whether the worker has opened the store, waiting up to ``timeout`` for it; a worker that
+        reports anything else than ready is an error."""
+        if self.ready:
+            return True
+        if not self.connection.poll(timeout):
+            return False
         status, _ = self.connection.recv()
         if status != "ready":
             raise RuntimeError("a query worker did not start")
         self.ready = True
+        return True
 
     def kill(self) -> None:
         self.process.kill()
@@ -327,10 +334,13 @@ class QueryEngine:
         started = loop.time()
         worker = await self._idle_worker(timeout)
         with self._job_on(worker):
-            if not worker.ready:
-                await asyncio.to_thread(worker.wait_ready)
+            # A worker still starting (a replacement) is waited for within the job's own limit; if that
+            # runs out first, the job never ran: busy, and the worker, still starting, is kept.
+            if not worker.ready and not await asyncio.to_thread(
+                    worker.ready_within, max(0.0, timeout - (loop.time() - started))):
+                raise WorkersBusy(f"no {self.role} worker was ready within the {timeout:g} s limit; try again shortly")
             remaining = timeout - (loop.time() - started)
-            if remaining <= 0:  # the limit went by waiting for a worker (one still starting): the job never ran
+            if remaining <= 0:  # the limit went by waiting for a worker: the job never ran
                 raise WorkersBusy(f"no {self.role} worker was ready within the {timeout:g} s limit; try again shortly")
             worker.connection.send(job)
             readable = loop.create_future()

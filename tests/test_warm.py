@@ -136,3 +136,37 @@ def test_a_query_that_found_every_worker_busy_is_sent_again_at_the_end(built, tm
         assert set_aside and all("stayed busy for 1 s" in m for m in set_aside), set_aside
     finally:
         state.close()
+
+
+def test_a_worker_still_starting_is_busy_within_a_short_limit_and_is_kept(built, tmp_path):
+    """A job whose limit runs out while its worker is still opening the store never ran: it is told the
+    workers are busy, and the worker (not at fault) is kept, not killed and replaced."""
+    from service.engine import QueryEngine, WorkersBusy
+
+    settings, _ = built
+    copy_store(settings.store_dir, tmp_path / "store")
+    mine = settings.model_copy(update={"store_dir": tmp_path / "store"})
+    state = ServiceState(mine, workers=1)
+    library = load_library(mine.queries_dir)
+    job = warm_jobs(state, library)[0][0]
+    engine = QueryEngine(state.versioned_engine()[0], workers=1)  # its worker has just been started
+    try:
+        first = engine._workers[0]
+
+        async def scenario():
+            try:
+                await engine.run_async(job, timeout=0.001)
+            except WorkersBusy as exc:
+                busy = str(exc), first.ready  # told at once, not after the worker had started
+            else:
+                busy = None
+            return busy, await engine.run_async(job, timeout=120)
+
+        busy, answer = asyncio.run(scenario())
+        assert busy is not None and "0.001 s" in busy[0] and busy[1] is False
+        assert engine._workers == [first] and first.process.is_alive()  # the same worker answered
+        assert answer.count >= 0 and answer.body
+    finally:
+        engine.close()
+        state.close()
+
