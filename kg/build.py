@@ -246,7 +246,7 @@ def _accept(outcomes: Iterable[ChunkOutcome], report: BuildReport, settings: Set
     for outcome in outcomes:
         report.failures.extend(outcome.failures)
         for row in outcome.concept_rows:  # every chunk validates the concepts its trials link to: keep one of each
-            key = (row.focus, row.path, row.shape, row.message, row.value)
+            key = (row.focus, row.path, row.shape, row.message, row.value_term)
             if key not in concept_rows:
                 concept_rows.add(key)
                 validation.rows.append(row)

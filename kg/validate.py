@@ -96,7 +96,12 @@ class ValidationReport:
         return not self.failures and not any(r.severity == "Violation" for r in self.rows)
 
     def counts_by_severity(self) -> dict[str, int]:
-        return dict(Counter(r.severity for r in self.rows))
+        """Results by severity; a record that could not be read counts as a violation, as it is one in the
+        RDF reports (so every format gives the same figures)."""
+        counts = Counter(r.severity for r in self.rows)
+        if self.failures:
+            counts["Violation"] += len(self.failures)
+        return dict(counts)
 
     def counts_by_shape(self) -> dict[str, int]:
         return dict(Counter(r.shape or "?" for r in self.rows))

@@ -254,6 +254,8 @@ def test_unreadable_records_are_in_every_report(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert report["trials"] == ["NCT07248696"] and report["conforms"] is False
     assert report["counts"]["unreadableRecords"] == 3
+    # Each is a violation, as in the RDF reports (the readable record, page 002, has none of its own).
+    assert report["counts"]["bySeverity"].get("Violation") == 3
     failures = {f["source_file"].rsplit("/", 1)[-1]: f for f in report["failures"]}
     assert failures.keys() == UNREADABLE.keys()
     for name, (_, field, words) in UNREADABLE.items():
@@ -265,7 +267,7 @@ def test_unreadable_records_are_in_every_report(tmp_path, capsys):
     for name, (_, field, words) in UNREADABLE.items():
         line = next(line for line in listed if name in line)
         assert words in line and (field is None or f"[{field}]" in line), line
-    assert "1 trials; 3 records could not be read; 0 violations" in text and "does not conform" in text
+    assert "1 trials; 3 records could not be read; 3 violations" in text and "does not conform" in text
 
     main(["validate", folder, "--format", "html", "--out", str(tmp_path / "r.html")])
     _check_html_failures((tmp_path / "r.html").read_text(encoding="utf-8"))
