@@ -94,6 +94,8 @@ class BuildReport:
     links: Counter = field(default_factory=Counter)
     linksets: dict[str, int] = field(default_factory=dict)
     triples: int = 0
+    # With --update: organizations and places no trial names any more, removed from the entities graph.
+    entities_removed: int = 0
     validation: ValidationReport | None = None
     rejected: list[str] = field(default_factory=list)
 
@@ -196,8 +198,9 @@ def _build_into(target: Path, settings: Settings, mapper: Mapper, outcomes: Iter
                 store.remove_graph(system.system_graph(name))
         store.bulk_extend(ontology_quads(settings))
         store.bulk_extend(mapper.concept_quads())
+    entities = system.system_graph("entities")
     with phase("map+load"):  # parse, resolve, map and validate in workers; bulk-load in a thread here
-        loader = BatchLoader(store)
+        loader = BatchLoader(store, entities if update else None)
         try:
             batch: list[bytes] = []
             replaced: list[NamedNode] = []
@@ -217,6 +220,8 @@ def _build_into(target: Path, settings: Settings, mapper: Mapper, outcomes: Iter
             loader.close(abandon=True)  # the build fails: the batches still queued are not worth writing
             raise
         loader.close()  # waits for the last batch; raises what the loader met (a full disk)
+        if loader.unlinked_candidates:
+            report.entities_removed = prune_entities(store, entities, loader.unlinked_candidates)
     with phase("describe"):
         trials_total = sum(1 for graph in store.named_graphs()
                            if graph.value.startswith(f"{settings.base_iri}/graph/NCT"))
@@ -294,8 +299,12 @@ class BatchLoader:
     the batch holding its new quads. At most one batch waits while one is written: bounded memory.
     """
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, entities: NamedNode | None = None):
         self._store = store
+        # The shared graph of organizations and places no concept table names (``entities``): what a replaced
+        # trial graph pointed to there may be pointed to by no trial any more (see ``prune_entities``).
+        self._entities = entities
+        self.unlinked_candidates: set = set()
         self._queue: queue.Queue = queue.Queue(maxsize=1)
         self._failure: BaseException | None = None
         self._abandoned = False
@@ -333,10 +342,32 @@ class BatchLoader:
             try:
                 for graph in replaced:
                     if self._store.contains_named_graph(graph):
+                        if self._entities is not None:
+                            self.unlinked_candidates.update(self._described_in_entities(graph))
                         self._store.remove_graph(graph)
                 self._store.bulk_load(nquads, format=RdfFormat.N_QUADS)
             except BaseException as failure:  # handed to the main thread by load() or close()
                 self._failure = failure
+
+
+    def _described_in_entities(self, graph: NamedNode) -> set:
+        """The resources of the entities graph that ``graph`` points to."""
+        objects = {quad.object for quad in self._store.quads_for_pattern(None, None, None, graph)
+                   if isinstance(quad.object, NamedNode)}
+        return {o for o in objects if next(iter(self._store.quads_for_pattern(o, None, None, self._entities)), None)}
+
+
+def prune_entities(store: Store, entities: NamedNode, candidates: set) -> int:
+    """Remove from the entities graph each of ``candidates`` that no other graph points to any more (an
+    update replaced the last trial naming it); the number removed. A whole build starts the graph afresh."""
+    removed = 0
+    for node in candidates:
+        if any(quad.graph_name != entities for quad in store.quads_for_pattern(None, None, node, None)):
+            continue
+        for quad in list(store.quads_for_pattern(node, None, None, entities)):
+            store.remove(quad)
+        removed += 1
+    return removed
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,34 @@ def test_update_replaces_only_the_rebuilt_records_graph(tmp_path):
     assert not any(q.object.value == "43" for q in changed_graph)
 
 
+def test_update_drops_an_organization_no_trial_names_any_more(tmp_path):
+    """An organization no concept table names is described once, in the entities graph. When `--update`
+    brings a record whose sponsor changed, the old sponsor (named by no other trial) leaves that graph
+    and the new one comes in; what other trials name stays."""
+    import json
+
+    real = Path(__file__).resolve().parent / "fixtures" / "real" / "NCT02576665.json"
+    settings = Settings(store_dir=tmp_path / "store", write_dumps=False)
+    build(settings, [DATA, real], build_time=BUILD_TIME)
+    base = settings.base_iri
+    entities = pyoxigraph.NamedNode(f"{base}/graph/entities")
+
+    def described() -> set[str]:
+        store = open_read_only(settings.store_dir)
+        return {q.subject.value for q in store.quads_for_pattern(None, None, None, entities)}
+
+    before = described()
+    assert f"{base}/organization/tocagen-inc" in before  # the fixture's lead sponsor, "Tocagen Inc."
+    record = json.loads(real.read_text(encoding="utf-8"))
+    record["protocolSection"]["sponsorCollaboratorsModule"]["leadSponsor"]["name"] = "Example Oncology Institute"
+    changed = tmp_path / "NCT02576665.json"
+    changed.write_text(json.dumps(record), encoding="utf-8")
+    report = build(settings, [changed], update=True, build_time=BUILD_TIME)
+    after = described()
+    assert report.entities_removed == 1
+    assert after == (before - {f"{base}/organization/tocagen-inc"}) | {f"{base}/organization/example-oncology-institute"}
+
+
 def test_unwritable_store_folder_is_a_clear_error(tmp_path, capsys):
     """`kg build` into a folder it cannot write says so and exits 2."""
     from kg.cli import main

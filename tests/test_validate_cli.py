@@ -107,6 +107,27 @@ def test_validate_the_built_store(built, capsys):
     assert sorted(report["trials"]) == sorted(SAMPLE_FILES)
 
 
+def test_validate_the_store_sees_the_shared_organizations_and_places(tmp_path):
+    """Organizations and places no concept table names are described in the entities graph, not in the
+    trial graphs: validating the built store finds the same results as validating the records."""
+    from pathlib import Path
+
+    from pyoxigraph import NamedNode
+
+    from kg.validate import validate_paths, validate_store
+
+    real = Path(__file__).resolve().parent / "fixtures" / "real"
+    settings = Settings(store_dir=tmp_path / "store", write_dumps=False)
+    build(settings, [DATA, real], allow_invalid=True)
+    store = open_read_only(settings.store_dir)
+    assert next(iter(store.quads_for_pattern(None, None, None, NamedNode(f"{settings.base_iri}/graph/entities"))), None)
+
+    def results(report):
+        return sorted((r.focus, r.path or "", r.shape or "", r.message) for r in report.rows)
+
+    assert results(validate_store(settings)) == results(validate_paths(settings, [DATA, real]))
+
+
 # ---------------------------------------------------------------------------- values as RDF terms
 
 def _broken(nct_id: str, *edits: tuple[str, str]) -> str:
