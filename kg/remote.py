@@ -379,6 +379,10 @@ def load_build(settings: Settings, mapper: Mapper, accepted: Iterable[tuple[Name
 
     existing = {graph.value for graph in remote.named_graphs()}
     remote.write_graphs(noting_names(itertools.chain(system_groups, accepted)), existing=existing)
+    if update:  # organizations and places the replaced trials named and no trial names any more
+        remote.update(f"""DELETE {{ GRAPH {entities_graph} {{ ?e ?p ?o }} }}
+            WHERE {{ GRAPH {entities_graph} {{ ?e ?p ?o }}
+                     FILTER NOT EXISTS {{ GRAPH ?g {{ ?s ?q ?e }} FILTER(?g != {entities_graph}) }} }}""")
     ours = f"{settings.base_iri}/graph/"
     if not update:
         remote.drop_graphs(NamedNode(g) for g in sorted(existing) if g.startswith(ours) and g not in written)
