@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 
 from kg.dumps import DUMPS, dumps_folder, read_manifest
 from kg.store import live_store_path
+from service.negotiation import accept_header
 from service.state import ServiceState
 
 router = APIRouter()
@@ -30,7 +31,7 @@ def listing(request: Request) -> Response:
     state: ServiceState = request.app.state.ctkg
     base = state.settings.base_iri
     _, files = _manifest(state)
-    wants = mimeparse.best_match(["application/json", "text/html"], (request.headers.get("accept") or "text/html").lower())
+    wants = mimeparse.best_match(["application/json", "text/html"], accept_header(request, "text/html"))
     entries = [dict(vars(f), url=f"{base}/dumps/{f.name}") for f in files or []]
     if wants == "application/json":
         return JSONResponse({"dumps": entries, "void": f"{base}/.well-known/void"}, headers={"Vary": "Accept"})

@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from kg.namespaces import DCTERMS, PROV, RDFS, prefixes
 from service.engine import EngineClosed, PageAnswer, PageJob, QueryEngine, WorkerLost
+from service.negotiation import accept_header, not_acceptable
 from service.state import ServiceState
 
 PROV_DERIVED = PROV + "wasDerivedFrom"
@@ -214,13 +215,12 @@ def _negotiate(request: Request, path: str) -> tuple[str, str, bool]:
     for suffix, media_type in SUFFIXES.items():
         if path.endswith(suffix):
             return path[: -len(suffix)], media_type, False
-    return path, _best_media_type(OFFERED, request.headers.get("accept") or "text/html"), True
+    return path, _best_media_type(OFFERED, accept_header(request, "text/html")), True
 
 
 def _best_media_type(offered: list[str], accept: str) -> str:
-    """The best of ``offered`` for an Accept header, or "". mimeparse compares media types as written, but
-    RFC 9110 (8.3.1) makes them case-insensitive: TEXT/TURTLE is text/turtle. Plain JSON gets JSON-LD."""
-    chosen = mimeparse.best_match(offered, accept.lower()) or ""
+    """The best of ``offered`` for an Accept header (``accept_header``), or "". Plain JSON gets JSON-LD."""
+    chosen = mimeparse.best_match(offered, accept) or ""
     return "application/ld+json" if chosen == "application/json" else chosen
 
 
@@ -328,10 +328,9 @@ VoID/DCAT <a href="/.well-known/void">dataset description</a>. Provenance: each 
 def void(request: Request) -> Response:
     state: ServiceState = request.app.state.ctkg
     base = state.settings.base_iri
-    media_type = _best_media_type(VOID_OFFERED, request.headers.get("accept") or "*/*")  # */*: Turtle
+    media_type = _best_media_type(VOID_OFFERED, accept_header(request, "*/*"))  # */*: Turtle
     if not media_type:
-        return Response("none of the accepted media types is available: " + ", ".join(VOID_OFFERED) + "\n",
-                        status_code=406, media_type="text/plain", headers={"Vary": "Accept"})
+        return not_acceptable(VOID_OFFERED)
     # Sorted like a page's triples, so the same description gives the same bytes and ETag.
     triples = sorted((q.triple for q in state.store().quads_for_pattern(None, None, None, NamedNode(f"{base}/graph/dataset"))),
                      key=lambda t: (str(t.subject), str(t.predicate), str(t.object)))
@@ -388,8 +387,7 @@ async def _resource(request: Request, asked: str) -> Response:
     # Only a page chosen by Accept depends on it; it also says which document it is (/trial/X.ttl ...).
     varies = {"Vary": "Accept"} if negotiated else {}
     if not page.media_type:
-        return Response("none of the accepted media types is available: " + ", ".join(OFFERED) + "\n",
-                        status_code=406, media_type="text/plain", headers=varies)
+        return not_acceptable(OFFERED, vary=negotiated)
     headers = {**varies, "ETag": page.etag, "X-Cache": cache_status}
     if negotiated:
         # Percent-encoded again (the route decoded it): a header is ASCII, and "%" in a name stays "%25".
@@ -571,7 +569,7 @@ def compact_jsonld(triples: list, base: str) -> bytes:
 def _not_found(request: Request, path: str) -> Response:
     message = (f"Nothing is known about {path} in this graph. Trials live at /trial/NCTxxxxxxxx; "
                "drugs at /drug/<name>; try the SPARQL endpoint at /sparql or the home page at /.")
-    if "text/html" in (request.headers.get("accept") or "").lower():
+    if "text/html" in accept_header(request, ""):
         return HTMLResponse(f"<!doctype html><title>Not found</title><h1>Not found</h1><p>{html.escape(message)}</p>"
                             '<p><a href="/">Home</a> · <a href="/sparql">SPARQL</a></p>', status_code=404)
     return Response(message + "\n", status_code=404, media_type="text/plain")

@@ -16,6 +16,7 @@ import mimeparse
 
 from service.engine import Job
 from service.sparql import FORMAT_PARAM, GRAPH_TYPES, SELECT_TYPES, _formats, problem, run_job
+from service.negotiation import accept_header
 from service.state import ServiceState
 
 OPENAPI_TYPES = {"string": "string", "integer": "integer", "decimal": "number", "boolean": "boolean",
@@ -95,7 +96,7 @@ async def run_named(request: Request, query: NamedQuery) -> Response:
         terms = bind(query, raw)
     except QueryError as exc:
         return problem(400, str(exc))
-    accept = request.headers.get("accept", "*/*").lower()  # media types are case-insensitive (RFC 9110)
+    accept = accept_header(request, "*/*")
     format_param = request.query_params.get("format")
     formats = _formats(accept, format_param)
     # A named query answers a table: a request that accepts only graph formats gets 406.

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 from kg.build import BUILD_REPORT_FILES, reports_dir
 from kg.sources import RecordFailure
 from kg.validate import ValidationReport, render, validate_graph, validate_paths
+from service.negotiation import accept_header, not_acceptable
 from service.state import ServiceState
 
 router = APIRouter()
@@ -29,14 +30,11 @@ def _report_format(request: Request, formats=None) -> str | None:
     """The report format the Accept header asks for (JSON without one), among ``formats`` (all by default);
     None when none is acceptable. Media types are compared case-insensitively (RFC 9110)."""
     offered = [media for media, fmt in REPORT_TYPES.items() if formats is None or fmt in formats]
-    accept = (request.headers.get("accept") or "application/json").lower()
-    return REPORT_TYPES.get(mimeparse.best_match(offered, accept))
+    return REPORT_TYPES.get(mimeparse.best_match(offered, accept_header(request, "application/json")))
 
 
 def _not_acceptable(formats) -> Response:
-    offered = [media for media, fmt in REPORT_TYPES.items() if fmt in formats]
-    return PlainTextResponse("none of the accepted media types is available: " + ", ".join(offered) + "\n",
-                             status_code=406, headers={"Vary": "Accept"})
+    return not_acceptable([media for media, fmt in REPORT_TYPES.items() if fmt in formats])
 
 
 def _response(report: ValidationReport, fmt: str, state: ServiceState, status: int = 200) -> Response:

@@ -144,6 +144,19 @@ def trials_of(response) -> set[str]:
 
 
 # Curators' tokens for the servers that take updates (tests/test_updates.py, tests/test_w3c_protocol.py).
+# A real registry record whose lead sponsor, "Tocagen Inc.", no concept table names.
+REAL_RECORD = FIXTURES / "real" / "NCT02576665.json"
+
+
+def with_lead_sponsor(name: str, folder: Path) -> Path:
+    """REAL_RECORD as a new version whose lead sponsor is ``name``, written into ``folder``."""
+    record = json.loads(REAL_RECORD.read_text(encoding="utf-8"))
+    record["protocolSection"]["sponsorCollaboratorsModule"]["leadSponsor"]["name"] = name
+    changed = folder / REAL_RECORD.name
+    changed.write_text(json.dumps(record), encoding="utf-8")
+    return changed
+
+
 CURATOR_TOKENS = {"alice": "alice-0f3c9d2e8b7a6154", "bob": "bob-9e8d7c6b5a493827"}
 
 

@@ -164,11 +164,10 @@ def test_update_drops_an_organization_no_trial_names_any_more(tmp_path):
     """An organization no concept table names is described once, in the entities graph. When `--update`
     brings a record whose sponsor changed, the old sponsor (named by no other trial) leaves that graph
     and the new one comes in; what other trials name stays."""
-    import json
+    from conftest import REAL_RECORD, with_lead_sponsor
 
-    real = Path(__file__).resolve().parent / "fixtures" / "real" / "NCT02576665.json"
     settings = Settings(store_dir=tmp_path / "store", write_dumps=False)
-    build(settings, [DATA, real], build_time=BUILD_TIME)
+    build(settings, [DATA, REAL_RECORD], build_time=BUILD_TIME)
     base = settings.base_iri
     entities = pyoxigraph.NamedNode(f"{base}/graph/entities")
 
@@ -178,10 +177,7 @@ def test_update_drops_an_organization_no_trial_names_any_more(tmp_path):
 
     before = described()
     assert f"{base}/organization/tocagen-inc" in before  # the fixture's lead sponsor, "Tocagen Inc."
-    record = json.loads(real.read_text(encoding="utf-8"))
-    record["protocolSection"]["sponsorCollaboratorsModule"]["leadSponsor"]["name"] = "Example Oncology Institute"
-    changed = tmp_path / "NCT02576665.json"
-    changed.write_text(json.dumps(record), encoding="utf-8")
+    changed = with_lead_sponsor("Example Oncology Institute", tmp_path)
     report = build(settings, [changed], update=True, build_time=BUILD_TIME)
     after = described()
     assert report.entities_removed == 1

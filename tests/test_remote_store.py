@@ -342,20 +342,15 @@ def test_kg_build_update_replaces_one_trial_graph_and_a_full_build_drops_the_res
 def test_a_remote_update_drops_an_organization_no_trial_names_any_more(tmp_path):
     """As locally: the entities graph describes the sponsor of the real record's fixture ("Tocagen Inc.",
     in no concept table); once `--update` brings the record with another sponsor, it describes that one."""
-    import json
+    from conftest import REAL_RECORD, with_lead_sponsor
 
-    real = Path(__file__).resolve().parent / "fixtures" / "real" / "NCT02576665.json"
     entities = NamedNode(BASE + "/graph/entities")
     with oxigraph_server(tmp_path / "db") as url:
         settings = remote_settings(tmp_path, url)
-        build(settings, [DATA, real], build_time=BUILD_TIME)
+        build(settings, [DATA, REAL_RECORD], build_time=BUILD_TIME)
         before = {q.subject.value for q in RemoteStore(settings).quads_for_pattern(None, None, None, entities)}
         assert BASE + "/organization/tocagen-inc" in before
-        record = json.loads(real.read_text(encoding="utf-8"))
-        record["protocolSection"]["sponsorCollaboratorsModule"]["leadSponsor"]["name"] = "Example Oncology Institute"
-        changed = tmp_path / "NCT02576665.json"
-        changed.write_text(json.dumps(record), encoding="utf-8")
-        build(settings, [changed], update=True, build_time=BUILD_TIME)
+        build(settings, [with_lead_sponsor("Example Oncology Institute", tmp_path)], update=True, build_time=BUILD_TIME)
         after = {q.subject.value for q in RemoteStore(settings).quads_for_pattern(None, None, None, entities)}
     assert after == (before - {BASE + "/organization/tocagen-inc"}) | {BASE + "/organization/example-oncology-institute"}
 
